@@ -1,0 +1,82 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"slices"
+	"strings"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/skiffhq/skiff/apiserver"
+	"github.com/skiffhq/skiff/internal/logging"
+)
+
+// components are the parts of `skiff server` that --disable can turn off.
+var components = []string{"agent", "controllers"}
+
+func serverCommand() *cobra.Command {
+	var (
+		opts        apiserver.Options
+		etcdServers string
+		disable     []string
+		verbosity   int
+	)
+	cmd := &cobra.Command{
+		Use:   "server",
+		Short: "Run the control plane: API server on etcd, controllers, scheduler (and a node agent)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			for _, d := range disable {
+				if !slices.Contains(components, d) {
+					return fmt.Errorf("--disable %s: unknown component (known: %s)", d, strings.Join(components, ", "))
+				}
+			}
+			if etcdServers != "" {
+				opts.EtcdServers = strings.Split(etcdServers, ",")
+			}
+			logger, err := logging.New(verbosity)
+			if err != nil {
+				return err
+			}
+			defer logger.Sync()
+			opts.Logger = logger
+			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+			defer stop()
+			server, err := apiserver.New(ctx, opts)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "skiff API server on https://%s\nkubeconfig: %s\n", server.Address, server.KubeconfigPath)
+			return server.Run(ctx)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&opts.DataDir, "data-dir", defaultDataDir(), "directory of the cluster's state: etcd data, certificates, kubeconfig")
+	f.StringVar(&opts.BindAddress, "bind-address", "0.0.0.0", "address the API server listens on")
+	f.IntVar(&opts.HTTPSPort, "https-port", 6443, "port the API server listens on")
+	f.StringVar(&opts.AdvertiseAddress, "advertise-address", "", "address the kubernetes Service points at (default: this machine's first IPv4 address)")
+	f.StringVar(&etcdServers, "etcd-servers", "", "comma-separated URLs of an external etcd (default: embedded etcd)")
+	f.StringVar(&opts.EtcdCAFile, "etcd-cafile", "", "CA bundle of the external etcd")
+	f.StringVar(&opts.EtcdCertFile, "etcd-certfile", "", "client certificate for the external etcd")
+	f.StringVar(&opts.EtcdKeyFile, "etcd-keyfile", "", "client key for the external etcd")
+	f.StringVar(&opts.ServiceCIDR, "service-cidr", "10.43.0.0/16", "range of Service ClusterIPs")
+	f.StringVar(&opts.ServiceNodePortRange, "service-node-port-range", "30000-32767", "range of NodePorts")
+	f.StringVar(&opts.TokenAuthFile, "token-auth-file", "", "static bearer tokens, CSV: token,user,uid,\"group1,group2\"")
+	f.StringSliceVar(&disable, "disable", nil, "components not to run: "+strings.Join(components, ","))
+	f.IntVarP(&verbosity, "v", "v", 0, "log verbosity")
+	return cmd
+}
+
+func defaultDataDir() string {
+	if os.Geteuid() == 0 {
+		return "/var/lib/skiff"
+	}
+	if home, err := os.UserHomeDir(); err == nil {
+		return home + "/.skiff"
+	}
+	return ".skiff"
+}
