@@ -7,6 +7,9 @@ import (
 	"os"
 
 	"github.com/spf13/cobra"
+
+	// CronJob time zones must resolve on machines without a zoneinfo database.
+	_ "time/tzdata"
 )
 
 func main() {

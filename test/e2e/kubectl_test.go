@@ -145,7 +145,10 @@ func TestKubectl(t *testing.T) {
 			"persistentvolumeclaims ", "pvc ", "resourcequotas ", "quota ", "limitranges ", "limits ",
 			"replicationcontrollers ", "rc ", "podtemplates ", "deployments ", "deploy ", "replicasets ", "rs ",
 			"statefulsets ", "sts ", "daemonsets ", "ds ", "controllerrevisions ", "jobs ", "cronjobs ", "cj ",
-			"horizontalpodautoscalers ", "hpa ", "customresourcedefinitions ", "crd,crds ", "selfsubjectreviews ",
+			"horizontalpodautoscalers ", "hpa ", "leases ", "endpointslices ", "poddisruptionbudgets ", "pdb ",
+			"storageclasses ", "sc ", "priorityclasses ", "pc ", "roles ", "clusterroles ", "rolebindings ",
+			"clusterrolebindings ", "ingresses ", "ing ", "ingressclasses ", "networkpolicies ", "netpol ",
+			"customresourcedefinitions ", "crd,crds ", "selfsubjectreviews ",
 		} {
 			if !strings.Contains(out, want) {
 				t.Errorf("api-resources lacks %q", want)
@@ -203,6 +206,9 @@ func TestKubectl(t *testing.T) {
 		contains(t, out, "mode: fast", "kind: ConfigMap")
 		out = c.kubectl("get", "secrets")
 		contains(t, out, "creds", "Opaque")
+		if got := c.kubectl("get", "secret", "creds", "-o", "jsonpath={.data.password}"); got != "aHVudGVyMg==" {
+			t.Errorf("secret stringData not stored as data: %q", got)
+		}
 	})
 
 	t.Run("get -w sees a change", func(t *testing.T) {

@@ -3,6 +3,7 @@
 package core
 
 import (
+	"context"
 	"fmt"
 
 	corev1 "k8s.io/api/core/v1"
@@ -122,6 +123,10 @@ func simpleResources() []*registry.Resource {
 			NewList: func() runtime.Object { return &corev1.SecretList{} },
 			Policy:  registry.Typed(defaults.Secret, validation.ValidateSecret, validation.ValidateSecretUpdate, nil),
 			Fields:  secretFields,
+			Hooks: registry.Hooks{
+				PrepareForCreate: func(_ context.Context, obj runtime.Object) { mergeStringData(obj.(*corev1.Secret)) },
+				PrepareForUpdate: func(_ context.Context, obj, _ runtime.Object) { mergeStringData(obj.(*corev1.Secret)) },
+			},
 		},
 		{
 			Resource: "endpoints", Singular: "endpoints", Kind: "Endpoints", ShortNames: []string{"ep"},
@@ -241,6 +246,21 @@ func EventFields(obj runtime.Object) fields.Set {
 		"source":                         e.Source.Component,
 		"type":                           e.Type,
 	}
+}
+
+// mergeStringData moves a secret's write-only stringData into data, where it wins over equal keys.
+func mergeStringData(s *corev1.Secret) {
+	if len(s.StringData) == 0 {
+		s.StringData = nil
+		return
+	}
+	if s.Data == nil {
+		s.Data = make(map[string][]byte, len(s.StringData))
+	}
+	for k, v := range s.StringData {
+		s.Data[k] = []byte(v)
+	}
+	s.StringData = nil
 }
 
 func secretFields(obj runtime.Object) fields.Set {

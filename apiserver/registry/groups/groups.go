@@ -22,7 +22,7 @@ type Group struct {
 func All(factory *registry.StorageFactory) ([]Group, error) {
 	var out []Group
 	for _, build := range []func(*registry.StorageFactory) (Group, error){
-		apps, batch, autoscaling, events, authentication,
+		apps, batch, autoscaling, coordination, discovery, events, policy, storage, scheduling, rbac, networking, authentication,
 	} {
 		g, err := build(factory)
 		if err != nil {

@@ -13,7 +13,8 @@ import (
 // matcher compares error lists by type and field, and by detail where a test gives one.
 var matcher = field.ErrorMatcher{}.ByType().ByField().ByDetailSubstring()
 
-var webLabels = map[string]string{"app": "web"}
+// webLabels returns a fresh label map, so tests can change one object without touching others.
+func webLabels() map[string]string { return map[string]string{"app": "web"} }
 
 // podTemplate is a pod template as it looks after defaulting, so it stays valid under full core
 // validation.
@@ -46,8 +47,8 @@ func validDeployment() *appsv1.Deployment {
 		ObjectMeta: objectMeta("web"),
 		Spec: appsv1.DeploymentSpec{
 			Replicas: ptr.To[int32](3),
-			Selector: &metav1.LabelSelector{MatchLabels: webLabels},
-			Template: podTemplate(webLabels),
+			Selector: &metav1.LabelSelector{MatchLabels: webLabels()},
+			Template: podTemplate(webLabels()),
 			Strategy: appsv1.DeploymentStrategy{
 				Type: appsv1.RollingUpdateDeploymentStrategyType,
 				RollingUpdate: &appsv1.RollingUpdateDeployment{
@@ -66,8 +67,8 @@ func validReplicaSet() *appsv1.ReplicaSet {
 		ObjectMeta: objectMeta("web-5d4f"),
 		Spec: appsv1.ReplicaSetSpec{
 			Replicas: ptr.To[int32](2),
-			Selector: &metav1.LabelSelector{MatchLabels: webLabels},
-			Template: podTemplate(webLabels),
+			Selector: &metav1.LabelSelector{MatchLabels: webLabels()},
+			Template: podTemplate(webLabels()),
 		},
 	}
 }
@@ -76,8 +77,8 @@ func validDaemonSet() *appsv1.DaemonSet {
 	return &appsv1.DaemonSet{
 		ObjectMeta: objectMeta("agent"),
 		Spec: appsv1.DaemonSetSpec{
-			Selector: &metav1.LabelSelector{MatchLabels: webLabels},
-			Template: podTemplate(webLabels),
+			Selector: &metav1.LabelSelector{MatchLabels: webLabels()},
+			Template: podTemplate(webLabels()),
 			UpdateStrategy: appsv1.DaemonSetUpdateStrategy{
 				Type: appsv1.RollingUpdateDaemonSetStrategyType,
 				RollingUpdate: &appsv1.RollingUpdateDaemonSet{
@@ -104,13 +105,13 @@ func claimTemplate(name string) corev1.PersistentVolumeClaim {
 }
 
 func validStatefulSet() *appsv1.StatefulSet {
-	template := podTemplate(webLabels)
+	template := podTemplate(webLabels())
 	template.Spec.Containers[0].VolumeMounts = []corev1.VolumeMount{{Name: "data", MountPath: "/data"}}
 	return &appsv1.StatefulSet{
 		ObjectMeta: objectMeta("db"),
 		Spec: appsv1.StatefulSetSpec{
 			Replicas:             ptr.To[int32](3),
-			Selector:             &metav1.LabelSelector{MatchLabels: webLabels},
+			Selector:             &metav1.LabelSelector{MatchLabels: webLabels()},
 			Template:             template,
 			VolumeClaimTemplates: []corev1.PersistentVolumeClaim{claimTemplate("data")},
 			ServiceName:          "db",

@@ -111,7 +111,9 @@ func TestValidateHorizontalPodAutoscaler(t *testing.T) {
 		{"unknown metric type is not supported", func(h *autoscalingv2.HorizontalPodAutoscaler) { h.Spec.Metrics[0].Type = "Custom" }, field.ErrorList{
 			field.NotSupported(metric.Child("type"), "Custom", []string{"ContainerResource", "External", "Object", "Pods", "Resource"}),
 		}},
-		{"the source named by type must be set", func(h *autoscalingv2.HorizontalPodAutoscaler) { h.Spec.Metrics[0].Type = autoscalingv2.PodsMetricSourceType }, field.ErrorList{
+		{"the source named by type must be set", func(h *autoscalingv2.HorizontalPodAutoscaler) {
+			h.Spec.Metrics[0].Type = autoscalingv2.PodsMetricSourceType
+		}, field.ErrorList{
 			field.Required(metric.Child("pods"), "must populate information for the given metric source"),
 		}},
 		{"only one source may be set", func(h *autoscalingv2.HorizontalPodAutoscaler) {
@@ -269,5 +271,28 @@ func TestValidateScale(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			matcher.Test(t, tc.want, ValidateScale(&tc.scale))
 		})
+	}
+}
+
+func TestValidateContainerResourceName(t *testing.T) {
+	cases := []struct {
+		name  corev1.ResourceName
+		valid bool
+	}{
+		{"cpu", true},
+		{"memory", true},
+		{"ephemeral-storage", true},
+		{"hugepages-2Mi", true},
+		{"example.com/gpu", true},
+		{"kubernetes.io/batch-cpu", true},
+		{"pods", false},
+		{"requests.example.com/gpu", false},
+		{"bad name", false},
+	}
+	for _, tc := range cases {
+		errs := validateContainerResourceName(tc.name, path("name"))
+		if (len(errs) == 0) != tc.valid {
+			t.Errorf("validateContainerResourceName(%q) = %v, want valid=%v", tc.name, errs, tc.valid)
+		}
 	}
 }

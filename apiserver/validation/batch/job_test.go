@@ -329,6 +329,22 @@ func TestValidateJobUpdate(t *testing.T) {
 			j.Spec.Template.Labels["queue"] = "research"
 			j.Spec.Template.Annotations = map[string]string{"note": "placed"}
 		}, nil},
+		{"node affinity may be cleared while suspended", func() *batchv1.Job {
+			j := suspendedJob()
+			j.Spec.Template.Spec.Affinity = &corev1.Affinity{NodeAffinity: &corev1.NodeAffinity{
+				PreferredDuringSchedulingIgnoredDuringExecution: []corev1.PreferredSchedulingTerm{{Weight: 1, Preference: corev1.NodeSelectorTerm{
+					MatchExpressions: []corev1.NodeSelectorRequirement{{Key: "zone", Operator: corev1.NodeSelectorOpIn, Values: []string{"a"}}},
+				}}},
+			}}
+			return j
+		}, func(j *batchv1.Job) { j.Spec.Template.Spec.Affinity = nil }, nil},
+		{"pod affinity stays immutable while suspended", func() *batchv1.Job {
+			j := suspendedJob()
+			j.Spec.Template.Spec.Affinity = &corev1.Affinity{PodAntiAffinity: &corev1.PodAntiAffinity{}}
+			return j
+		}, func(j *batchv1.Job) { j.Spec.Template.Spec.Affinity = nil }, field.ErrorList{
+			field.Invalid(path("spec", "template"), nil, "field is immutable"),
+		}},
 		{"other template fields stay immutable while suspended", suspendedJob, func(j *batchv1.Job) {
 			j.Spec.Template.Spec.Containers[0].Args = []string{"--fast"}
 		}, field.ErrorList{
