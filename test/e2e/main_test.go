@@ -45,6 +45,8 @@ type cluster struct {
 	kubeconfig string
 	cmd        *exec.Cmd
 	logs       *bytes.Buffer
+	// extraArgs are more flags of `skiff server`.
+	extraArgs []string
 }
 
 // startCluster runs `skiff server` on a free loopback port and waits for /readyz.
@@ -61,6 +63,7 @@ func (c *cluster) start() {
 	c.logs = &bytes.Buffer{}
 	c.cmd = exec.Command(skiffBin, "server", "--data-dir", c.dataDir, "--bind-address", "127.0.0.1",
 		"--https-port", fmt.Sprint(c.port), "--disable", "agent,controllers")
+	c.cmd.Args = append(c.cmd.Args, c.extraArgs...)
 	c.cmd.Stdout, c.cmd.Stderr = c.logs, c.logs
 	if err := c.cmd.Start(); err != nil {
 		c.t.Fatalf("start skiff: %v", err)
