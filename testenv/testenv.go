@@ -39,6 +39,9 @@ type Env struct {
 type Options struct {
 	// DataDir reuses a data dir (to test restarts); empty means a new temporary one, removed on Stop.
 	DataDir string
+	// EtcdServers, if set, are the URLs of an external etcd the server stores its objects in, instead of
+	// an embedded member; several servers may share one.
+	EtcdServers []string
 }
 
 // New starts a server for t and stops it when t ends. It fails t if the server does not start.
@@ -68,7 +71,8 @@ func Start(ctx context.Context, opts Options) (*Env, error) {
 	}
 	runCtx, cancel := context.WithCancel(context.Background())
 	env.cancel = cancel
-	server, err := apiserver.New(runCtx, apiserver.Options{DataDir: env.DataDir, BindAddress: "127.0.0.1", HTTPSPort: 0})
+	server, err := apiserver.New(runCtx, apiserver.Options{DataDir: env.DataDir, BindAddress: "127.0.0.1", HTTPSPort: 0,
+		EtcdServers: opts.EtcdServers})
 	if err != nil {
 		cancel()
 		env.cleanup()
