@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"strings"
 
-	"go.etcd.io/etcd/client/pkg/v3/transport"
-	clientv3 "go.etcd.io/etcd/client/v3"
 	apiextensionsopenapi "k8s.io/apiextensions-apiserver/pkg/generated/openapi"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -63,21 +61,3 @@ func apiextensionsRESTOptions(cfg *storagebackend.Config, codec runtime.Codec) g
 }
 
 var apiextensionsOpenAPI = apiextensionsopenapi.GetOpenAPIDefinitions
-
-// newEtcdClient connects to etcd for what the API storage does not do itself (allocations).
-func newEtcdClient(t storagebackend.TransportConfig) (*clientv3.Client, error) {
-	cfg := clientv3.Config{Endpoints: t.ServerList, DialTimeout: 20 * 1e9}
-	if t.CertFile != "" || t.TrustedCAFile != "" {
-		tlsInfo := transport.TLSInfo{CertFile: t.CertFile, KeyFile: t.KeyFile, TrustedCAFile: t.TrustedCAFile}
-		tlsConfig, err := tlsInfo.ClientConfig()
-		if err != nil {
-			return nil, fmt.Errorf("etcd TLS: %w", err)
-		}
-		cfg.TLS = tlsConfig
-	}
-	client, err := clientv3.New(cfg)
-	if err != nil {
-		return nil, fmt.Errorf("connect to etcd: %w", err)
-	}
-	return client, nil
-}

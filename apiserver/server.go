@@ -17,7 +17,6 @@ import (
 	"strconv"
 	"time"
 
-	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 	apiextensionsapiserver "k8s.io/apiextensions-apiserver/pkg/apiserver"
@@ -110,7 +109,7 @@ type Server struct {
 	opts   Options
 	server *genericapiserver.GenericAPIServer
 	etcd   *etcd.Embedded
-	client *clientv3.Client
+	shared *registry.Etcd
 	// KubeconfigPath is the admin kubeconfig, written at start.
 	KubeconfigPath string
 	// Loopback is a privileged client config for the server itself.
@@ -221,11 +220,11 @@ func New(ctx context.Context, opts Options) (_ *Server, err error) {
 		return nil, err
 	}
 
-	factory := &registry.StorageFactory{Config: *etcdConfig, WatchCache: true}
+	factory := &registry.StorageFactory{Config: *etcdConfig, WatchCache: true, Etcd: s.shared}
 	coreStorage, err := core.Storage(core.Options{
 		Factory:    factory,
-		ServiceIPs: allocator.New(s.client, etcdConfig.Prefix+"/ranges/serviceips", ips),
-		NodePorts:  allocator.New(s.client, etcdConfig.Prefix+"/ranges/servicenodeports", ports),
+		ServiceIPs: allocator.New(s.shared.Client.Client, etcdConfig.Prefix+"/ranges/serviceips", ips),
+		NodePorts:  allocator.New(s.shared.Client.Client, etcdConfig.Prefix+"/ranges/servicenodeports", ports),
 	})
 	if err != nil {
 		return nil, err
@@ -249,7 +248,8 @@ func New(ctx context.Context, opts Options) (_ *Server, err error) {
 	// CRDs and custom resources: apiextensions-apiserver, in front, sharing the discovery manager.
 	extConfig := *config
 	extConfig.Serializer = apiextensionsapiserver.Codecs
-	extConfig.RESTOptionsGetter = apiextensionsRESTOptions(etcdConfig, apiextensionsapiserver.Codecs.LegacyCodec(apiextensionsv1GV))
+	extConfig.RESTOptionsGetter = s.shared.Shared(
+		apiextensionsRESTOptions(etcdConfig, apiextensionsapiserver.Codecs.LegacyCodec(apiextensionsv1GV)), true)
 	extConfig.MergedResourceConfig = apiextensionsapiserver.DefaultAPIResourceConfigSource()
 	// Health, version and the root index are served once, by the core server behind.
 	extConfig.HealthzChecks, extConfig.LivezChecks, extConfig.ReadyzChecks = nil, nil, nil
@@ -257,9 +257,9 @@ func New(ctx context.Context, opts Options) (_ *Server, err error) {
 	extServer, err := (&apiextensionsapiserver.Config{
 		GenericConfig: &extConfig,
 		ExtraConfig: apiextensionsapiserver.ExtraConfig{
-			CRDRESTOptionsGetter: apiextensionsoptions.NewCRDRESTOptionsGetter(genericoptions.EtcdOptions{
+			CRDRESTOptionsGetter: s.shared.Shared(apiextensionsoptions.NewCRDRESTOptionsGetter(genericoptions.EtcdOptions{
 				StorageConfig: *etcdConfig, EnableWatchCache: true, DeleteCollectionWorkers: 1, EnableGarbageCollection: true,
-			}, nil, nil),
+			}, nil, nil), true),
 			MasterCount: 1,
 		},
 	}).Complete().New(coreServer)
@@ -282,8 +282,8 @@ func (s *Server) Run(ctx context.Context) error {
 }
 
 func (s *Server) close() {
-	if s.client != nil {
-		s.client.Close()
+	if s.shared != nil {
+		s.shared.Close()
 	}
 	if s.etcd != nil {
 		s.etcd.Close()
@@ -308,11 +308,11 @@ func (s *Server) startEtcd(ctx context.Context) (*storagebackend.Config, error) 
 	cfg.Transport.TrustedCAFile = s.opts.EtcdCAFile
 	cfg.Transport.CertFile = s.opts.EtcdCertFile
 	cfg.Transport.KeyFile = s.opts.EtcdKeyFile
-	client, err := newEtcdClient(cfg.Transport)
+	shared, err := registry.DialEtcd(*cfg)
 	if err != nil {
 		return nil, err
 	}
-	s.client = client
+	s.shared = shared
 	return cfg, nil
 }
 

@@ -6,7 +6,6 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apiserver/pkg/registry/generic"
-	genericregistry "k8s.io/apiserver/pkg/registry/generic/registry"
 	serverstorage "k8s.io/apiserver/pkg/server/storage"
 	"k8s.io/apiserver/pkg/storage/storagebackend"
 
@@ -20,6 +19,8 @@ type StorageFactory struct {
 	Config storagebackend.Config
 	// WatchCache puts a watch cache in front of each resource's storage.
 	WatchCache bool
+	// Etcd is the connection every resource's storage shares.
+	Etcd *Etcd
 }
 
 // RESTOptions returns the options of the store of resource, whose objects are encoded as storageVersion
@@ -37,17 +38,13 @@ func (f *StorageFactory) RESTOptions(resource schema.GroupResource, storageVersi
 		return generic.RESTOptions{}, fmt.Errorf("storage codec of %s: %w", resource, err)
 	}
 	cfg.Codec, cfg.EncodeVersioner = codec, versioner
-	opts := generic.RESTOptions{
+	return generic.RESTOptions{
 		StorageConfig:           cfg.ForResource(resource),
-		Decorator:               generic.UndecoratedStorage,
+		Decorator:               f.Etcd.decorator(f.WatchCache),
 		DeleteCollectionWorkers: 1,
 		EnableGarbageCollection: true,
 		ResourcePrefix:          prefix(resource),
-	}
-	if f.WatchCache {
-		opts.Decorator = genericregistry.StorageWithCacher()
-	}
-	return opts, nil
+	}, nil
 }
 
 // prefix is the key of a resource's objects below the shared prefix; core resources keep the short,

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"syscall"
@@ -37,6 +38,11 @@ func serverCommand() *cobra.Command {
 			}
 			if etcdServers != "" {
 				opts.EtcdServers = strings.Split(etcdServers, ",")
+			}
+			// A server's live heap is mostly long-lived API machinery; collecting at 50% growth instead
+			// of 100% keeps its footprint small at no measurable cost in throughput. GOGC still wins.
+			if os.Getenv("GOGC") == "" {
+				debug.SetGCPercent(50)
 			}
 			logger, err := logging.New(verbosity)
 			if err != nil {
