@@ -52,10 +52,12 @@ func (a *Allocator) Range() Range { return a.r }
 // Allocate takes value for owner. Taking a value owner already holds succeeds. With dryRun nothing is
 // written: the call only checks that the value could be taken.
 func (a *Allocator) Allocate(ctx context.Context, value, owner string, dryRun bool) error {
-	if _, ok := a.r.Index(value); !ok {
+	i, ok := a.r.Index(value)
+	if !ok {
 		return ErrOutOfRange
 	}
-	key := a.prefix + value
+	// The key is the value's canonical form, so "fd00::5" and "fd00:0::5" are one allocation.
+	key := a.prefix + a.r.Value(i)
 	if dryRun {
 		resp, err := a.client.Get(ctx, key)
 		if err != nil {
@@ -84,20 +86,41 @@ func (a *Allocator) Allocate(ctx context.Context, value, owner string, dryRun bo
 }
 
 // AllocateNext takes a free value for owner, chosen at random so that concurrent callers rarely collide.
+// A value is free only if nobody holds it, owner included. The first address of an IPRange is kept
+// for the kubernetes Service and given only by Allocate.
 func (a *Allocator) AllocateNext(ctx context.Context, owner string, dryRun bool) (string, error) {
-	size := a.r.Size()
-	if size == 0 {
+	first := 0
+	if _, ok := a.r.(*IPRange); ok {
+		first = 1
+	}
+	size := a.r.Size() - first
+	if size <= 0 {
 		return "", ErrFull
+	}
+	// take writes v for owner if no one holds it yet, and says whether it did.
+	take := func(v string) (bool, error) {
+		key := a.prefix + v
+		if dryRun {
+			resp, err := a.client.Get(ctx, key, clientv3.WithCountOnly())
+			if err != nil {
+				return false, fmt.Errorf("read allocation %s: %w", v, err)
+			}
+			return resp.Count == 0, nil
+		}
+		resp, err := a.client.Txn(ctx).
+			If(clientv3.Compare(clientv3.CreateRevision(key), "=", 0)).
+			Then(clientv3.OpPut(key, owner)).
+			Commit()
+		if err != nil {
+			return false, fmt.Errorf("allocate %s: %w", v, err)
+		}
+		return resp.Succeeded, nil
 	}
 	// Random tries find a free value at once while the range is sparse...
 	for range 16 {
-		v := a.r.Value(rand.IntN(size))
-		err := a.Allocate(ctx, v, owner, dryRun)
-		if err == nil {
-			return v, nil
-		}
-		if !errors.Is(err, ErrAllocated) {
-			return "", err
+		v := a.r.Value(first + rand.IntN(size))
+		if ok, err := take(v); ok || err != nil {
+			return v, err
 		}
 	}
 	// ...and a dense one is read whole, then walked from a random start.
@@ -107,16 +130,12 @@ func (a *Allocator) AllocateNext(ctx context.Context, owner string, dryRun bool)
 	}
 	start := rand.IntN(size)
 	for i := range size {
-		v := a.r.Value((start + i) % size)
+		v := a.r.Value(first + (start+i)%size)
 		if _, taken := used[v]; taken {
 			continue
 		}
-		err := a.Allocate(ctx, v, owner, dryRun)
-		if err == nil {
-			return v, nil
-		}
-		if !errors.Is(err, ErrAllocated) {
-			return "", err
+		if ok, err := take(v); ok || err != nil {
+			return v, err
 		}
 	}
 	return "", ErrFull
@@ -124,7 +143,11 @@ func (a *Allocator) AllocateNext(ctx context.Context, owner string, dryRun bool)
 
 // Release frees value if owner holds it.
 func (a *Allocator) Release(ctx context.Context, value, owner string) error {
-	key := a.prefix + value
+	i, ok := a.r.Index(value)
+	if !ok {
+		return nil
+	}
+	key := a.prefix + a.r.Value(i)
 	_, err := a.client.Txn(ctx).
 		If(clientv3.Compare(clientv3.Value(key), "=", owner)).
 		Then(clientv3.OpDelete(key)).
@@ -169,7 +192,10 @@ func NewIPRange(cidr string) (*IPRange, error) {
 	// Very large IPv6 ranges are capped: nobody allocates more than 2^20 service IPs.
 	size := 1 << 20
 	if hostBits < 21 {
-		size = 1<<hostBits - 2
+		size = 1<<hostBits - 1 // the network address
+		if p.Addr().Is4() {
+			size-- // the broadcast address
+		}
 	}
 	return &IPRange{prefix: p, size: size}, nil
 }

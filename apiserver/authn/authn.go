@@ -46,7 +46,8 @@ func New(c Config) (authenticator.Request, error) {
 	known := group.NewAuthenticatedGroupAdder(union.New(all...))
 	return authenticator.RequestFunc(func(req *http.Request) (*authenticator.Response, bool, error) {
 		resp, ok, err := known.AuthenticateRequest(req)
-		if ok || !public(req.URL.Path) {
+		// Credentials that fail are refused even on public paths, never taken for anonymous, as upstream.
+		if ok || err != nil || !public(req.URL.Path) {
 			return resp, ok, err
 		}
 		return &authenticator.Response{User: &user.DefaultInfo{

@@ -103,8 +103,10 @@ func (ca *CA) ServingCert(dir, name, commonName string, hosts []string, ips []ne
 func (ca *CA) ClientCert(dir, name, commonName string, organizations []string) (KeyPair, error) {
 	certPath, keyPath := filepath.Join(dir, name+".crt"), filepath.Join(dir, name+".key")
 	if kp, err := readPair(certPath, keyPath); err == nil {
+		// A subject holds its organizations as a DER SET, sorted: compare them as sets.
 		if cert, err := ca.verify(kp, x509.ExtKeyUsageClientAuth); err == nil &&
-			cert.Subject.CommonName == commonName && slices.Equal(cert.Subject.Organization, organizations) {
+			cert.Subject.CommonName == commonName &&
+			slices.Equal(slices.Sorted(slices.Values(cert.Subject.Organization)), slices.Sorted(slices.Values(organizations))) {
 			return kp, nil
 		}
 	}

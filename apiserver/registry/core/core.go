@@ -88,7 +88,9 @@ func Storage(opts Options) (map[string]rest.Storage, error) {
 	if opts.ServiceIPs == nil || opts.NodePorts == nil {
 		return nil, fmt.Errorf("services need ClusterIP and NodePort allocators")
 	}
-	allocateServices(services.Main.Store, &serviceAllocation{ips: opts.ServiceIPs, ports: opts.NodePorts})
+	alloc := &serviceAllocation{ips: opts.ServiceIPs, ports: opts.NodePorts}
+	allocateServices(services.Main.Store, alloc)
+	out["services"] = &ServiceREST{REST: services.Main, alloc: alloc}
 
 	nsResource := namespaceResource()
 	nsResource.Version = "v1"

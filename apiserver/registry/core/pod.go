@@ -52,27 +52,28 @@ func podFields(obj runtime.Object) fields.Set {
 }
 
 // podGracefulDelete gives a pod the grace period its node agent needs to stop it. A pod that no node
-// runs (unscheduled or finished) goes at once, as upstream.
+// runs (unscheduled or finished) goes at once, as upstream; so does one deleted with a zero grace period
+// (kubectl delete --force --grace-period=0), whose containers the node then stops on its own.
+//
+// The store may call this first with a stale copy of the pod (from the watch cache) and again with the
+// current one, sharing options: so options keep the period the client asked for, and a pod that goes at
+// once is said to be not graceful rather than given a zero period that would stick.
 func podGracefulDelete(ctx context.Context, obj runtime.Object, options *metav1.DeleteOptions) bool {
 	pod := obj.(*corev1.Pod)
-	if options.GracePeriodSeconds == nil {
-		period := int64(corev1.DefaultTerminationGracePeriodSeconds)
-		if pod.Spec.TerminationGracePeriodSeconds != nil {
-			period = *pod.Spec.TerminationGracePeriodSeconds
-		}
-		options.GracePeriodSeconds = &period
-	}
 	if pod.Spec.NodeName == "" || pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed {
-		zero := int64(0)
-		options.GracePeriodSeconds = &zero
+		return false
 	}
-	// A zero grace period from a client means "as soon as possible": one second, so the node still
-	// gets to kill the containers.
-	if *options.GracePeriodSeconds == 0 && pod.Spec.NodeName != "" &&
-		pod.Status.Phase != corev1.PodSucceeded && pod.Status.Phase != corev1.PodFailed {
-		one := int64(1)
-		options.GracePeriodSeconds = &one
+	period := int64(corev1.DefaultTerminationGracePeriodSeconds)
+	switch {
+	case options.GracePeriodSeconds != nil:
+		period = *options.GracePeriodSeconds
+	case pod.Spec.TerminationGracePeriodSeconds != nil:
+		period = *pod.Spec.TerminationGracePeriodSeconds
 	}
+	if period < 0 {
+		period = 1
+	}
+	options.GracePeriodSeconds = &period
 	return true
 }
 
@@ -117,7 +118,14 @@ type BindingREST struct {
 	store *genericregistry.Store
 }
 
-var _ rest.NamedCreater = &BindingREST{}
+var (
+	_ rest.NamedCreater                   = &BindingREST{}
+	_ rest.SubresourceObjectMetaPreserver = &BindingREST{}
+)
+
+// PreserveRequestObjectMetaSystemFieldsOnSubresourceCreate keeps the binding's uid, the precondition that
+// it binds the pod the scheduler saw and not a new one of the same name.
+func (r *BindingREST) PreserveRequestObjectMetaSystemFieldsOnSubresourceCreate() bool { return true }
 
 // New makes an empty Binding.
 func (r *BindingREST) New() runtime.Object { return &corev1.Binding{} }
@@ -147,8 +155,14 @@ func (r *BindingREST) Create(ctx context.Context, name string, obj runtime.Objec
 		return nil, err
 	}
 	var preconditions *storage.Preconditions
-	if binding.UID != "" {
-		preconditions = &storage.Preconditions{UID: &binding.UID}
+	if binding.UID != "" || binding.ResourceVersion != "" {
+		preconditions = &storage.Preconditions{}
+		if binding.UID != "" {
+			preconditions.UID = &binding.UID
+		}
+		if binding.ResourceVersion != "" {
+			preconditions.ResourceVersion = &binding.ResourceVersion
+		}
 	}
 	err = r.store.Storage.GuaranteedUpdate(ctx, key, &corev1.Pod{}, false, preconditions,
 		storage.SimpleUpdate(func(obj runtime.Object) (runtime.Object, error) {

@@ -12,6 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	genericregistry "k8s.io/apiserver/pkg/registry/generic/registry"
+	"k8s.io/apiserver/pkg/registry/rest"
 
 	"github.com/skiffhq/skiff/apiserver/allocator"
 	"github.com/skiffhq/skiff/apiserver/defaults"
@@ -29,6 +30,31 @@ func serviceResource() *registry.Resource {
 			validation.ValidateServiceStatusUpdate),
 		Status: true,
 		Fields: serviceFields,
+		Hooks:  registry.Hooks{PrepareForUpdate: dropTypeDependentFields},
+	}
+}
+
+// dropTypeDependentFields clears, when a Service changes type, what the old type had (often by default)
+// and the new type forbids, if the client sent it back unchanged, as upstream: `kubectl edit` of a NodePort
+// Service to type ClusterIP returns the externalTrafficPolicy it read. Node ports and the health check
+// port are the allocator's.
+func dropTypeDependentFields(_ context.Context, obj, old runtime.Object) {
+	svc, oldSvc := obj.(*corev1.Service), old.(*corev1.Service)
+	externallyAccessible := func(s *corev1.Service) bool {
+		return s.Spec.Type == corev1.ServiceTypeLoadBalancer || s.Spec.Type == corev1.ServiceTypeNodePort ||
+			(s.Spec.Type == corev1.ServiceTypeClusterIP && len(s.Spec.ExternalIPs) > 0)
+	}
+	if externallyAccessible(oldSvc) && !externallyAccessible(svc) &&
+		svc.Spec.ExternalTrafficPolicy == oldSvc.Spec.ExternalTrafficPolicy {
+		svc.Spec.ExternalTrafficPolicy = ""
+	}
+	if oldSvc.Spec.Type == corev1.ServiceTypeLoadBalancer && svc.Spec.Type != corev1.ServiceTypeLoadBalancer {
+		if a, b := svc.Spec.AllocateLoadBalancerNodePorts, oldSvc.Spec.AllocateLoadBalancerNodePorts; a != nil && b != nil && *a == *b {
+			svc.Spec.AllocateLoadBalancerNodePorts = nil
+		}
+		if a, b := svc.Spec.LoadBalancerClass, oldSvc.Spec.LoadBalancerClass; a != nil && b != nil && *a == *b {
+			svc.Spec.LoadBalancerClass = nil
+		}
 	}
 }
 
@@ -38,18 +64,21 @@ type serviceAllocation struct {
 }
 
 // allocateServices hooks allocation into the services store: values are taken before an object is
-// written and given back when the write fails or the object goes.
+// written and given back when the write fails or the object goes. Updates are settled by ServiceREST.
 func allocateServices(store *genericregistry.Store, a *serviceAllocation) {
 	store.BeginCreate = func(ctx context.Context, obj runtime.Object, options *metav1.CreateOptions) (genericregistry.FinishFunc, error) {
 		svc := obj.(*corev1.Service)
 		taken, err := a.allocate(ctx, svc, nil, dryRun(options.DryRun))
-		return a.finish(taken, nil, dryRun(options.DryRun)), err
+		return a.finishCreate(taken, dryRun(options.DryRun)), err
 	}
 	store.BeginUpdate = func(ctx context.Context, obj, old runtime.Object, options *metav1.UpdateOptions) (genericregistry.FinishFunc, error) {
 		svc, oldSvc := obj.(*corev1.Service), old.(*corev1.Service)
 		taken, err := a.allocate(ctx, svc, oldSvc, dryRun(options.DryRun))
-		// What the old object held and the new one does not is given back once the update is stored.
-		return a.finish(taken, heldOnlyBy(oldSvc, svc), dryRun(options.DryRun)), err
+		if tx, ok := ctx.Value(updateKey{}).(*update); ok {
+			tx.taken = append(tx.taken, taken...)
+			tx.old = oldSvc
+		}
+		return nothing, err
 	}
 	store.AfterDelete = func(obj runtime.Object, options *metav1.DeleteOptions) {
 		if dryRun(options.DryRun) {
@@ -58,6 +87,62 @@ func allocateServices(store *genericregistry.Store, a *serviceAllocation) {
 		svc := obj.(*corev1.Service)
 		a.release(context.Background(), held(svc))
 	}
+}
+
+func nothing(context.Context, bool) {}
+
+// ServiceREST serves services. Its updates give back what they no longer need only once they know
+// what was stored: the store may run an update several times (against a cached, stale object first),
+// and calls its finish hook before etcd has accepted the write.
+type ServiceREST struct {
+	*registry.REST
+	alloc *serviceAllocation
+}
+
+// update is what the attempts of one service update took, and the object the last one changed.
+type update struct {
+	taken []value
+	old   *corev1.Service
+}
+
+type updateKey struct{}
+
+// Update updates the service, then releases every value an attempt took or the old object held that
+// the service as stored does not hold.
+func (r *ServiceREST) Update(ctx context.Context, name string, objInfo rest.UpdatedObjectInfo, createValidation rest.ValidateObjectFunc, updateValidation rest.ValidateObjectUpdateFunc, forceAllowCreate bool, options *metav1.UpdateOptions) (runtime.Object, bool, error) {
+	tx := &update{}
+	obj, created, err := r.REST.Update(context.WithValue(ctx, updateKey{}, tx), name, objInfo, createValidation, updateValidation, forceAllowCreate, options)
+	if dryRun(options.DryRun) {
+		return obj, created, err
+	}
+	candidates := tx.taken
+	var stored *corev1.Service
+	if err == nil {
+		stored, _ = obj.(*corev1.Service)
+		if tx.old != nil {
+			candidates = append(candidates, held(tx.old)...)
+		}
+	} else if current, getErr := r.REST.Get(ctx, name, &metav1.GetOptions{}); getErr == nil {
+		stored, _ = current.(*corev1.Service)
+	} else if !apierrors.IsNotFound(getErr) {
+		// Without knowing what is stored nothing can be released safely.
+		return obj, created, err
+	}
+	keep := map[value]bool{}
+	if stored != nil {
+		for _, v := range held(stored) {
+			keep[v] = true
+		}
+	}
+	var release []value
+	for _, v := range candidates {
+		if !keep[v] {
+			keep[v] = true
+			release = append(release, v)
+		}
+	}
+	r.alloc.release(ctx, release)
+	return obj, created, err
 }
 
 // value is one allocated ClusterIP or NodePort.
@@ -174,16 +259,10 @@ func (a *serviceAllocation) allocate(ctx context.Context, svc, old *corev1.Servi
 	return taken, nil
 }
 
-// finish returns the store's FinishFunc: on failure it gives back what was taken, on success it gives
-// back what the service no longer holds.
-func (a *serviceAllocation) finish(taken, dropped []value, dry bool) genericregistry.FinishFunc {
+// finishCreate returns the store's FinishFunc of a create: on failure it gives back what was taken.
+func (a *serviceAllocation) finishCreate(taken []value, dry bool) genericregistry.FinishFunc {
 	return func(ctx context.Context, success bool) {
-		if dry {
-			return
-		}
-		if success {
-			a.release(ctx, dropped)
-		} else {
+		if !dry && !success {
 			a.release(ctx, taken)
 		}
 	}
@@ -195,7 +274,6 @@ func (a *serviceAllocation) release(ctx context.Context, values []value) {
 		if v.ip {
 			alloc = a.ips
 		}
-		// A value not released here is found by the repair loop.
 		_ = alloc.Release(ctx, v.value, v.owner)
 	}
 }
@@ -240,21 +318,6 @@ func held(svc *corev1.Service) []value {
 	}
 	if svc.Spec.HealthCheckNodePort != 0 && !seen[svc.Spec.HealthCheckNodePort] {
 		out = append(out, value{value: strconv.Itoa(int(svc.Spec.HealthCheckNodePort)), owner: who})
-	}
-	return out
-}
-
-// heldOnlyBy is what old holds and svc does not.
-func heldOnlyBy(old, svc *corev1.Service) []value {
-	now := map[value]bool{}
-	for _, v := range held(svc) {
-		now[v] = true
-	}
-	var out []value
-	for _, v := range held(old) {
-		if !now[v] {
-			out = append(out, v)
-		}
 	}
 	return out
 }

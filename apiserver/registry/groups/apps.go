@@ -1,7 +1,10 @@
 package groups
 
 import (
+	"context"
+
 	appsv1 "k8s.io/api/apps/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 
@@ -18,6 +21,7 @@ func apps(factory *registry.StorageFactory) (Group, error) {
 		NewList: func() runtime.Object { return &appsv1.DeploymentList{} },
 		Policy: registry.Typed(defaults.Deployment, appsvalidation.ValidateDeployment,
 			appsvalidation.ValidateDeploymentUpdate, appsvalidation.ValidateDeploymentStatusUpdate),
+		Hooks: registry.Hooks{PrepareForUpdate: deploymentAnnotationsGeneration},
 	}
 	replicasets := &registry.Resource{
 		Resource: "replicasets", Singular: "replicaset", Kind: "ReplicaSet", ShortNames: []string{"rs"},
@@ -78,6 +82,15 @@ func apps(factory *registry.StorageFactory) (Group, error) {
 		Write: func(obj runtime.Object, n int32) { obj.(*appsv1.StatefulSet).Spec.Replicas = &n },
 	})
 	return g, nil
+}
+
+// deploymentAnnotationsGeneration counts a change of a Deployment's annotations as a new generation too,
+// as upstream: the controller copies them to the ReplicaSets, and observedGeneration tells it has.
+func deploymentAnnotationsGeneration(_ context.Context, obj, old runtime.Object) {
+	d, o := obj.(*appsv1.Deployment), old.(*appsv1.Deployment)
+	if d.Generation == o.Generation && !equality.Semantic.DeepEqual(d.Annotations, o.Annotations) {
+		d.Generation++
+	}
 }
 
 func replicas(p *int32) int32 {
