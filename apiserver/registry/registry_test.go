@@ -20,6 +20,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/wait"
@@ -186,16 +187,62 @@ func TestStatusAndSpecAreWrittenOnlyThroughTheirOwnEndpoints(t *testing.T) {
 	}
 }
 
-// scalable is one resource with a /scale subresource.
+// scalable is one resource with a /scale subresource; everything but creating one goes through the
+// dynamic client, the same for every kind.
 type scalable struct {
 	gvr    schema.GroupVersionResource
 	create func(ctx context.Context, client kubernetes.Interface, name string, replicas int32) error
-	// setStatusReplicas writes status.replicas through /status.
-	setStatusReplicas func(ctx context.Context, client kubernetes.Interface, name string, n int32) error
-	getScale          func(ctx context.Context, client kubernetes.Interface, name string) (*autoscalingv1.Scale, error)
-	updateScale       func(ctx context.Context, client kubernetes.Interface, s *autoscalingv1.Scale) (*autoscalingv1.Scale, error)
-	// specReplicas reads spec.replicas and metadata.generation of the object.
-	specReplicas func(ctx context.Context, client kubernetes.Interface, name string) (int32, int64, error)
+}
+
+// setStatusReplicas writes status.replicas through /status.
+func (s scalable) setStatusReplicas(ctx context.Context, dyn dynamic.Interface, name string, n int32) error {
+	o, err := dyn.Resource(s.gvr).Namespace(ns).Get(ctx, name, metav1.GetOptions{})
+	if err != nil {
+		return err
+	}
+	if err := unstructured.SetNestedField(o.Object, int64(n), "status", "replicas"); err != nil {
+		return err
+	}
+	_, err = dyn.Resource(s.gvr).Namespace(ns).UpdateStatus(ctx, o, metav1.UpdateOptions{})
+	return err
+}
+
+func (s scalable) getScale(ctx context.Context, dyn dynamic.Interface, name string) (*autoscalingv1.Scale, error) {
+	u, err := dyn.Resource(s.gvr).Namespace(ns).Get(ctx, name, metav1.GetOptions{}, "scale")
+	if err != nil {
+		return nil, err
+	}
+	return toScale(u)
+}
+
+func (s scalable) updateScale(ctx context.Context, dyn dynamic.Interface, scale *autoscalingv1.Scale) (*autoscalingv1.Scale, error) {
+	obj, err := runtime.DefaultUnstructuredConverter.ToUnstructured(scale)
+	if err != nil {
+		return nil, err
+	}
+	u := &unstructured.Unstructured{Object: obj}
+	u.SetAPIVersion("autoscaling/v1")
+	u.SetKind("Scale")
+	out, err := dyn.Resource(s.gvr).Namespace(ns).Update(ctx, u, metav1.UpdateOptions{}, "scale")
+	if err != nil {
+		return nil, err
+	}
+	return toScale(out)
+}
+
+// specReplicas reads spec.replicas and metadata.generation of the object.
+func (s scalable) specReplicas(ctx context.Context, dyn dynamic.Interface, name string) (int32, int64, error) {
+	o, err := dyn.Resource(s.gvr).Namespace(ns).Get(ctx, name, metav1.GetOptions{})
+	if err != nil {
+		return 0, 0, err
+	}
+	n, _, err := unstructured.NestedInt64(o.Object, "spec", "replicas")
+	return int32(n), o.GetGeneration(), err
+}
+
+func toScale(u *unstructured.Unstructured) (*autoscalingv1.Scale, error) {
+	scale := &autoscalingv1.Scale{}
+	return scale, runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, scale)
 }
 
 func scalables() []scalable {
@@ -205,28 +252,6 @@ func scalables() []scalable {
 			create: func(ctx context.Context, c kubernetes.Interface, name string, n int32) error {
 				_, err := c.AppsV1().Deployments(ns).Create(ctx, deployment(name, n), metav1.CreateOptions{})
 				return err
-			},
-			setStatusReplicas: func(ctx context.Context, c kubernetes.Interface, name string, n int32) error {
-				o, err := c.AppsV1().Deployments(ns).Get(ctx, name, metav1.GetOptions{})
-				if err != nil {
-					return err
-				}
-				o.Status.Replicas = n
-				_, err = c.AppsV1().Deployments(ns).UpdateStatus(ctx, o, metav1.UpdateOptions{})
-				return err
-			},
-			getScale: func(ctx context.Context, c kubernetes.Interface, name string) (*autoscalingv1.Scale, error) {
-				return c.AppsV1().Deployments(ns).GetScale(ctx, name, metav1.GetOptions{})
-			},
-			updateScale: func(ctx context.Context, c kubernetes.Interface, s *autoscalingv1.Scale) (*autoscalingv1.Scale, error) {
-				return c.AppsV1().Deployments(ns).UpdateScale(ctx, s.Name, s, metav1.UpdateOptions{})
-			},
-			specReplicas: func(ctx context.Context, c kubernetes.Interface, name string) (int32, int64, error) {
-				o, err := c.AppsV1().Deployments(ns).Get(ctx, name, metav1.GetOptions{})
-				if err != nil {
-					return 0, 0, err
-				}
-				return *o.Spec.Replicas, o.Generation, nil
 			},
 		},
 		{
@@ -239,28 +264,6 @@ func scalables() []scalable {
 				}, metav1.CreateOptions{})
 				return err
 			},
-			setStatusReplicas: func(ctx context.Context, c kubernetes.Interface, name string, n int32) error {
-				o, err := c.AppsV1().ReplicaSets(ns).Get(ctx, name, metav1.GetOptions{})
-				if err != nil {
-					return err
-				}
-				o.Status.Replicas = n
-				_, err = c.AppsV1().ReplicaSets(ns).UpdateStatus(ctx, o, metav1.UpdateOptions{})
-				return err
-			},
-			getScale: func(ctx context.Context, c kubernetes.Interface, name string) (*autoscalingv1.Scale, error) {
-				return c.AppsV1().ReplicaSets(ns).GetScale(ctx, name, metav1.GetOptions{})
-			},
-			updateScale: func(ctx context.Context, c kubernetes.Interface, s *autoscalingv1.Scale) (*autoscalingv1.Scale, error) {
-				return c.AppsV1().ReplicaSets(ns).UpdateScale(ctx, s.Name, s, metav1.UpdateOptions{})
-			},
-			specReplicas: func(ctx context.Context, c kubernetes.Interface, name string) (int32, int64, error) {
-				o, err := c.AppsV1().ReplicaSets(ns).Get(ctx, name, metav1.GetOptions{})
-				if err != nil {
-					return 0, 0, err
-				}
-				return *o.Spec.Replicas, o.Generation, nil
-			},
 		},
 		{
 			gvr: appsv1.SchemeGroupVersion.WithResource("statefulsets"),
@@ -272,28 +275,6 @@ func scalables() []scalable {
 				}, metav1.CreateOptions{})
 				return err
 			},
-			setStatusReplicas: func(ctx context.Context, c kubernetes.Interface, name string, n int32) error {
-				o, err := c.AppsV1().StatefulSets(ns).Get(ctx, name, metav1.GetOptions{})
-				if err != nil {
-					return err
-				}
-				o.Status.Replicas = n
-				_, err = c.AppsV1().StatefulSets(ns).UpdateStatus(ctx, o, metav1.UpdateOptions{})
-				return err
-			},
-			getScale: func(ctx context.Context, c kubernetes.Interface, name string) (*autoscalingv1.Scale, error) {
-				return c.AppsV1().StatefulSets(ns).GetScale(ctx, name, metav1.GetOptions{})
-			},
-			updateScale: func(ctx context.Context, c kubernetes.Interface, s *autoscalingv1.Scale) (*autoscalingv1.Scale, error) {
-				return c.AppsV1().StatefulSets(ns).UpdateScale(ctx, s.Name, s, metav1.UpdateOptions{})
-			},
-			specReplicas: func(ctx context.Context, c kubernetes.Interface, name string) (int32, int64, error) {
-				o, err := c.AppsV1().StatefulSets(ns).Get(ctx, name, metav1.GetOptions{})
-				if err != nil {
-					return 0, 0, err
-				}
-				return *o.Spec.Replicas, o.Generation, nil
-			},
 		},
 		{
 			gvr: corev1.SchemeGroupVersion.WithResource("replicationcontrollers"),
@@ -304,28 +285,6 @@ func scalables() []scalable {
 					Spec:       corev1.ReplicationControllerSpec{Replicas: ptr.To(n), Selector: webLabels, Template: &tmpl},
 				}, metav1.CreateOptions{})
 				return err
-			},
-			setStatusReplicas: func(ctx context.Context, c kubernetes.Interface, name string, n int32) error {
-				o, err := c.CoreV1().ReplicationControllers(ns).Get(ctx, name, metav1.GetOptions{})
-				if err != nil {
-					return err
-				}
-				o.Status.Replicas = n
-				_, err = c.CoreV1().ReplicationControllers(ns).UpdateStatus(ctx, o, metav1.UpdateOptions{})
-				return err
-			},
-			getScale: func(ctx context.Context, c kubernetes.Interface, name string) (*autoscalingv1.Scale, error) {
-				return c.CoreV1().ReplicationControllers(ns).GetScale(ctx, name, metav1.GetOptions{})
-			},
-			updateScale: func(ctx context.Context, c kubernetes.Interface, s *autoscalingv1.Scale) (*autoscalingv1.Scale, error) {
-				return c.CoreV1().ReplicationControllers(ns).UpdateScale(ctx, s.Name, s, metav1.UpdateOptions{})
-			},
-			specReplicas: func(ctx context.Context, c kubernetes.Interface, name string) (int32, int64, error) {
-				o, err := c.CoreV1().ReplicationControllers(ns).Get(ctx, name, metav1.GetOptions{})
-				if err != nil {
-					return 0, 0, err
-				}
-				return *o.Spec.Replicas, o.Generation, nil
 			},
 		},
 	}
@@ -342,11 +301,11 @@ func TestScaleSubresourceReadsAndWritesReplicas(t *testing.T) {
 			if err := s.create(ctx, client, name, 2); err != nil {
 				t.Fatal(err)
 			}
-			if err := s.setStatusReplicas(ctx, client, name, 1); err != nil {
+			if err := s.setStatusReplicas(ctx, dyn, name, 1); err != nil {
 				t.Fatal(err)
 			}
 
-			scale, err := s.getScale(ctx, client, name)
+			scale, err := s.getScale(ctx, dyn, name)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -361,21 +320,21 @@ func TestScaleSubresourceReadsAndWritesReplicas(t *testing.T) {
 
 			stale := scale.DeepCopy()
 			scale.Spec.Replicas = 5
-			updated, err := s.updateScale(ctx, client, scale)
+			updated, err := s.updateScale(ctx, dyn, scale)
 			if err != nil {
 				t.Fatalf("PUT scale: %v", err)
 			}
 			if updated.Spec.Replicas != 5 {
 				t.Errorf("PUT scale answered spec.replicas %d, want 5", updated.Spec.Replicas)
 			}
-			if n, gen, err := s.specReplicas(ctx, client, name); err != nil || n != 5 || gen != 2 {
+			if n, gen, err := s.specReplicas(ctx, dyn, name); err != nil || n != 5 || gen != 2 {
 				t.Errorf("after PUT scale: spec.replicas %d generation %d (%v); want 5, 2", n, gen, err)
 			}
 			stale.Spec.Replicas = 6
-			if _, err := s.updateScale(ctx, client, stale); !apierrors.IsConflict(err) {
+			if _, err := s.updateScale(ctx, dyn, stale); !apierrors.IsConflict(err) {
 				t.Errorf("PUT scale with an old resourceVersion = %v, want 409 Conflict", err)
 			}
-			if n, _, err := s.specReplicas(ctx, client, name); err != nil || n != 5 {
+			if n, _, err := s.specReplicas(ctx, dyn, name); err != nil || n != 5 {
 				t.Errorf("after a refused PUT scale: spec.replicas %d (%v), want 5", n, err)
 			}
 
@@ -387,11 +346,11 @@ func TestScaleSubresourceReadsAndWritesReplicas(t *testing.T) {
 			if n, _, _ := unstructured.NestedInt64(patched.Object, "spec", "replicas"); n != 7 || patched.GetKind() != "Scale" {
 				t.Errorf("PATCH scale answered %s with spec.replicas %d, want Scale with 7", patched.GetKind(), n)
 			}
-			if n, _, err := s.specReplicas(ctx, client, name); err != nil || n != 7 {
+			if n, _, err := s.specReplicas(ctx, dyn, name); err != nil || n != 7 {
 				t.Errorf("after PATCH scale: spec.replicas %d (%v), want 7", n, err)
 			}
 
-			scale, err = s.getScale(ctx, client, name)
+			scale, err = s.getScale(ctx, dyn, name)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -399,7 +358,7 @@ func TestScaleSubresourceReadsAndWritesReplicas(t *testing.T) {
 				t.Errorf("scale changed status.replicas to %d", scale.Status.Replicas)
 			}
 			scale.Spec.Replicas = -1
-			if _, err := s.updateScale(ctx, client, scale); !apierrors.IsInvalid(err) {
+			if _, err := s.updateScale(ctx, dyn, scale); !apierrors.IsInvalid(err) {
 				t.Errorf("PUT scale with -1 replicas = %v, want 422 Invalid", err)
 			}
 			_, err = dyn.Resource(s.gvr).Namespace(ns).Patch(ctx, name, types.MergePatchType,
@@ -407,11 +366,11 @@ func TestScaleSubresourceReadsAndWritesReplicas(t *testing.T) {
 			if !apierrors.IsInvalid(err) {
 				t.Errorf("PATCH scale with -3 replicas = %v, want 422 Invalid", err)
 			}
-			if n, _, err := s.specReplicas(ctx, client, name); err != nil || n != 7 {
+			if n, _, err := s.specReplicas(ctx, dyn, name); err != nil || n != 7 {
 				t.Errorf("after refused scales: spec.replicas %d (%v), want 7", n, err)
 			}
 
-			if _, err := s.getScale(ctx, client, "missing"); !apierrors.IsNotFound(err) {
+			if _, err := s.getScale(ctx, dyn, "missing"); !apierrors.IsNotFound(err) {
 				t.Errorf("GET scale of a missing object = %v, want 404", err)
 			}
 		})
