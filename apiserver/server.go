@@ -221,11 +221,9 @@ func New(ctx context.Context, opts Options) (_ *Server, err error) {
 	}
 
 	factory := &registry.StorageFactory{Config: *etcdConfig, WatchCache: true, Etcd: s.shared}
-	coreStorage, err := core.Storage(core.Options{
-		Factory:    factory,
-		ServiceIPs: allocator.New(s.shared.Client.Client, etcdConfig.Prefix+"/ranges/serviceips", ips),
-		NodePorts:  allocator.New(s.shared.Client.Client, etcdConfig.Prefix+"/ranges/servicenodeports", ports),
-	})
+	serviceIPs := allocator.New(s.shared.Client.Client, etcdConfig.Prefix+"/ranges/serviceips", ips)
+	nodePorts := allocator.New(s.shared.Client.Client, etcdConfig.Prefix+"/ranges/servicenodeports", ports)
+	coreStorage, err := core.Storage(core.Options{Factory: factory, ServiceIPs: serviceIPs, NodePorts: nodePorts})
 	if err != nil {
 		return nil, err
 	}
@@ -268,6 +266,16 @@ func New(ctx context.Context, opts Options) (_ *Server, err error) {
 	}
 	shareOpenAPI(extServer.GenericAPIServer, coreServer)
 	if err := addPostStartHooks(extServer.GenericAPIServer, coreServer, extServer.Informers.Apiextensions().V1().CustomResourceDefinitions(), s, ips); err != nil {
+		return nil, err
+	}
+	if err := extServer.GenericAPIServer.AddPostStartHook("skiff-service-allocation-repair", func(hook genericapiserver.PostStartHookContext) error {
+		client, err := kubernetes.NewForConfig(hook.LoopbackClientConfig)
+		if err != nil {
+			return err
+		}
+		go core.NewRepair(client, serviceIPs, nodePorts).Run(hook.Context, repairInterval)
+		return nil
+	}); err != nil {
 		return nil, err
 	}
 	s.server = extServer.GenericAPIServer
@@ -363,5 +371,9 @@ func randomToken() string {
 	rand.Read(b)
 	return hex.EncodeToString(b)
 }
+
+// repairInterval is how often allocations are checked against the Services stored, as upstream's
+// repair controllers do.
+const repairInterval = 3 * time.Minute
 
 var apiextensionsv1GV = schema.GroupVersion{Group: "apiextensions.k8s.io", Version: "v1"}
