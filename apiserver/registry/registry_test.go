@@ -18,6 +18,7 @@ import (
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apiextensionsclient "k8s.io/apiextensions-apiserver/pkg/client/clientset/clientset"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -436,33 +437,23 @@ func TestEventsWrittenThroughOneEventsAPIAreReadThroughTheOther(t *testing.T) {
 			asNew.DeprecatedFirstTimestamp)
 	}
 
-	for api, list := range map[string]func() ([]string, error){
-		"core/v1": func() ([]string, error) {
-			l, err := client.CoreV1().Events(ns).List(ctx, metav1.ListOptions{})
-			if err != nil {
-				return nil, err
-			}
-			var names []string
-			for _, e := range l.Items {
-				names = append(names, e.Name)
-			}
-			return names, nil
-		},
-		"events.k8s.io/v1": func() ([]string, error) {
-			l, err := client.EventsV1().Events(ns).List(ctx, metav1.ListOptions{})
-			if err != nil {
-				return nil, err
-			}
-			var names []string
-			for _, e := range l.Items {
-				names = append(names, e.Name)
-			}
-			return names, nil
-		},
+	for api, list := range map[string]func() (runtime.Object, error){
+		"core/v1":          func() (runtime.Object, error) { return client.CoreV1().Events(ns).List(ctx, metav1.ListOptions{}) },
+		"events.k8s.io/v1": func() (runtime.Object, error) { return client.EventsV1().Events(ns).List(ctx, metav1.ListOptions{}) },
 	} {
-		names, err := list()
+		l, err := list()
 		if err != nil {
 			t.Fatalf("list %s: %v", api, err)
+		}
+		var names []string
+		if err := meta.EachListItem(l, func(o runtime.Object) error {
+			m, err := meta.Accessor(o)
+			if err == nil {
+				names = append(names, m.GetName())
+			}
+			return err
+		}); err != nil {
+			t.Fatal(err)
 		}
 		if !slices.Contains(names, "scheduled.1") || !slices.Contains(names, "pulled.1") {
 			t.Errorf("list through %s = %v, want both events", api, names)
