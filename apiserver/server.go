@@ -377,3 +377,22 @@ func randomToken() string {
 const repairInterval = 3 * time.Minute
 
 var apiextensionsv1GV = schema.GroupVersion{Group: "apiextensions.k8s.io", Version: "v1"}
+
+// WaitReady returns once the server answers /readyz with ok, or with ctx's error.
+func (s *Server) WaitReady(ctx context.Context) error {
+	client, err := kubernetes.NewForConfig(s.Loopback)
+	if err != nil {
+		return err
+	}
+	for {
+		body, err := client.Discovery().RESTClient().Get().AbsPath("/readyz").DoRaw(ctx)
+		if err == nil && string(body) == "ok" {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("API server not ready: %w (last: %v)", ctx.Err(), err)
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}

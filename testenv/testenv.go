@@ -14,7 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
 	"github.com/skiffhq/skiff/apiserver"
@@ -84,33 +83,32 @@ func Start(ctx context.Context, opts Options) (*Env, error) {
 		env.runErr = server.Run(runCtx)
 		close(env.stopped)
 	}()
-	if err := env.waitReady(ctx); err != nil {
+	if err := env.waitReady(ctx, server); err != nil {
 		env.Stop()
 		return nil, err
 	}
 	return env, nil
 }
 
-func (e *Env) waitReady(ctx context.Context) error {
-	client, err := kubernetes.NewForConfig(e.Config)
-	if err != nil {
-		return err
-	}
+func (e *Env) waitReady(ctx context.Context, server *apiserver.Server) error {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	for {
-		body, err := client.Discovery().RESTClient().Get().AbsPath("/readyz").DoRaw(ctx)
-		if err == nil && string(body) == "ok" {
-			return nil
+	go func() {
+		select {
+		case <-e.stopped:
+			cancel()
+		case <-ctx.Done():
 		}
+	}()
+	if err := server.WaitReady(ctx); err != nil {
 		select {
 		case <-e.stopped:
 			return fmt.Errorf("server stopped before ready: %w", e.runErr)
-		case <-ctx.Done():
-			return fmt.Errorf("server not ready: %w (last: %v)", ctx.Err(), err)
-		case <-time.After(10 * time.Millisecond):
+		default:
+			return err
 		}
 	}
+	return nil
 }
 
 // Stop shuts the server down and waits for it.

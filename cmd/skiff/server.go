@@ -2,17 +2,24 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"runtime/debug"
 	"slices"
 	"strings"
 	"syscall"
 
+	"github.com/go-logr/zapr"
+	"github.com/google/uuid"
 	"github.com/spf13/cobra"
+	"golang.org/x/sync/errgroup"
+	ctrl "sigs.k8s.io/controller-runtime"
 
 	"github.com/skiffhq/skiff/apiserver"
+	"github.com/skiffhq/skiff/controllers"
 	"github.com/skiffhq/skiff/internal/logging"
 )
 
@@ -25,6 +32,7 @@ func serverCommand() *cobra.Command {
 		etcdServers string
 		disable     []string
 		verbosity   int
+		ctrlOpts    controllers.Options
 	)
 	cmd := &cobra.Command{
 		Use:   "server",
@@ -57,7 +65,26 @@ func serverCommand() *cobra.Command {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "skiff API server on https://%s\nkubeconfig: %s\n", server.Address, server.KubeconfigPath)
-			return server.Run(ctx)
+			group, ctx := errgroup.WithContext(ctx)
+			group.Go(func() error { return server.Run(ctx) })
+			if !slices.Contains(disable, "controllers") {
+				ctrlOpts.Logger = zapr.NewLogger(logger.Named("controllers"))
+				ctrl.SetLogger(ctrlOpts.Logger)
+				// Servers sharing an etcd elect one of them to run the controllers. The identity is kept in
+				// the data dir, so a restarted server takes its Lease back at once.
+				id, err := serverIdentity(opts.DataDir)
+				if err != nil {
+					return err
+				}
+				ctrlOpts.LeaderElection, ctrlOpts.LeaderElectionIdentity = true, id
+				group.Go(func() error {
+					if err := server.WaitReady(ctx); err != nil {
+						return err
+					}
+					return controllers.Run(ctx, server.Loopback, ctrlOpts)
+				})
+			}
+			return group.Wait()
 		},
 	}
 	f := cmd.Flags()
@@ -74,7 +101,24 @@ func serverCommand() *cobra.Command {
 	f.StringVar(&opts.TokenAuthFile, "token-auth-file", "", "static bearer tokens, CSV: token,user,uid,\"group1,group2\"")
 	f.StringSliceVar(&disable, "disable", nil, "components not to run: "+strings.Join(components, ","))
 	f.IntVarP(&verbosity, "v", "v", 0, "log verbosity")
+	addControllerFlags(cmd, &ctrlOpts)
 	return cmd
+}
+
+// serverIdentity is this server's name among the servers of a cluster: the hostname and an id made once
+// and kept in the data dir.
+func serverIdentity(dataDir string) (string, error) {
+	path := filepath.Join(dataDir, "server-id")
+	id, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		id = []byte(uuid.NewString())
+		err = os.WriteFile(path, id, 0o600)
+	}
+	if err != nil {
+		return "", fmt.Errorf("server identity: %w", err)
+	}
+	host, _ := os.Hostname()
+	return host + "_" + strings.TrimSpace(string(id)), nil
 }
 
 func defaultDataDir() string {

@@ -1,0 +1,141 @@
+// Package controllers runs skiff's control loops: one controller-runtime reconciler per kind, each in its
+// own package below this one, and the scheduler. They reach the cluster only through its API, so the
+// same manager runs inside `skiff server` and alone as `skiff controllers --kubeconfig F`.
+package controllers
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/go-logr/logr"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/leaderelection/resourcelock"
+	"k8s.io/utils/ptr"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/config"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+)
+
+// Options configure the controllers. The zero value of each field means its default.
+type Options struct {
+	// LeaderElection makes one manager of several on a cluster run the loops, holding the Lease
+	// kube-system/skiff-controllers.
+	LeaderElection bool
+	// LeaderElectionIdentity names this manager in the Lease; a stable identity lets a restarted
+	// manager take the Lease back at once instead of waiting for it to expire.
+	LeaderElectionIdentity string
+	// ClusterCIDR is the range node pod CIDRs are cut from (default 10.42.0.0/16).
+	ClusterCIDR string
+	// NodeCIDRMaskSize is the prefix length of each node's pod CIDR (default 24).
+	NodeCIDRMaskSize int
+	// NodeMonitorGracePeriod is how long a node may miss heartbeats before it is NotReady (default 40s).
+	NodeMonitorGracePeriod time.Duration
+	// DefaultTolerationSeconds is how long pods without their own toleration stay on a NotReady or
+	// unreachable node before they are evicted (default 300).
+	DefaultTolerationSeconds int64
+	// Disabled names controllers not to run.
+	Disabled []string
+	// Logger receives the controllers' logs.
+	Logger logr.Logger
+}
+
+func (o *Options) setDefaults() {
+	if o.ClusterCIDR == "" {
+		o.ClusterCIDR = "10.42.0.0/16"
+	}
+	if o.NodeCIDRMaskSize == 0 {
+		o.NodeCIDRMaskSize = 24
+	}
+	if o.NodeMonitorGracePeriod == 0 {
+		o.NodeMonitorGracePeriod = 40 * time.Second
+	}
+	if o.DefaultTolerationSeconds == 0 {
+		o.DefaultTolerationSeconds = 300
+	}
+	if o.Logger.GetSink() == nil {
+		o.Logger = logr.Discard()
+	}
+}
+
+// controller is one control loop and how to add it to a manager.
+type controller struct {
+	name  string
+	setup func(mgr manager.Manager, opts Options) error
+}
+
+// all are the controllers a manager runs unless disabled, by name.
+var all = []controller{}
+
+// Names are the names of every controller, as --disable-controllers takes them.
+func Names() []string {
+	var names []string
+	for _, c := range all {
+		names = append(names, c.name)
+	}
+	return names
+}
+
+// NewManager returns a manager with every controller not disabled, ready to Start.
+func NewManager(cfg *rest.Config, opts Options) (manager.Manager, error) {
+	opts.setDefaults()
+	for _, d := range opts.Disabled {
+		if !slices.Contains(Names(), d) {
+			return nil, fmt.Errorf("unknown controller %q (known: %s)", d, strings.Join(Names(), ", "))
+		}
+	}
+	var lock resourcelock.Interface
+	if opts.LeaderElection && opts.LeaderElectionIdentity != "" {
+		client, err := kubernetes.NewForConfig(cfg)
+		if err != nil {
+			return nil, err
+		}
+		lock, err = resourcelock.New(resourcelock.LeasesResourceLock, "kube-system", "skiff-controllers",
+			client.CoreV1(), client.CoordinationV1(), resourcelock.ResourceLockConfig{Identity: opts.LeaderElectionIdentity})
+		if err != nil {
+			return nil, err
+		}
+	}
+	mgr, err := ctrl.NewManager(cfg, manager.Options{
+		Scheme:                              scheme.Scheme,
+		Logger:                              opts.Logger,
+		Metrics:                             metricsserver.Options{BindAddress: "0"},
+		HealthProbeBindAddress:              "0",
+		LeaderElection:                      opts.LeaderElection,
+		LeaderElectionID:                    "skiff-controllers",
+		LeaderElectionNamespace:             "kube-system",
+		LeaderElectionReleaseOnCancel:       true,
+		LeaderElectionResourceLockInterface: lock,
+		// Managed fields are for the API server's apply logic; the controllers never read them.
+		Cache: cache.Options{DefaultTransform: cache.TransformStripManagedFields()},
+		// Several managers may live in one process (tests, several servers); metric names would clash.
+		Controller: config.Controller{SkipNameValidation: ptr.To(true)},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("controller manager: %w", err)
+	}
+	for _, c := range all {
+		if slices.Contains(opts.Disabled, c.name) {
+			continue
+		}
+		if err := c.setup(mgr, opts); err != nil {
+			return nil, fmt.Errorf("controller %s: %w", c.name, err)
+		}
+	}
+	return mgr, nil
+}
+
+// Run runs the controllers until ctx is done.
+func Run(ctx context.Context, cfg *rest.Config, opts Options) error {
+	mgr, err := NewManager(cfg, opts)
+	if err != nil {
+		return err
+	}
+	return mgr.Start(ctx)
+}
