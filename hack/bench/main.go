@@ -3,7 +3,10 @@
 //
 //   - cold start of `skiff server` on a fresh data dir until /readyz answers "ok" (median of -runs);
 //   - the server's memory (VmRSS, and Pss from smaps_rollup) after start and after 200 ConfigMaps;
-//   - API write throughput and latency: -creates ConfigMaps from -workers client-go clientsets.
+//   - API write throughput and latency: -creates ConfigMaps from -workers client-go clientsets;
+//   - scheduler throughput: -pods pods bound on -nodes simulated nodes by `skiff controllers` started
+//     after the pods exist, then the server's memory (with its controllers) once they all run;
+//   - a rolling update of a Deployment of -rollout-replicas pods on as many simulated nodes.
 //
 // The anchors are kube-apiserver figures quoted from DESIGN.md; no kube-apiserver binary is available
 // offline, so they are not measured in the same run, and the output says so.
@@ -48,6 +51,10 @@ type options struct {
 	creates int
 	workers int
 	json    bool
+
+	controllers     bool
+	nodes, pods     int
+	rolloutReplicas int
 }
 
 func main() {
@@ -57,6 +64,10 @@ func main() {
 	flag.IntVar(&o.creates, "creates", 2000, "ConfigMaps to create in the write benchmark")
 	flag.IntVar(&o.workers, "workers", 32, "concurrent clients in the write benchmark")
 	flag.BoolVar(&o.json, "json", false, "print machine-readable results")
+	flag.BoolVar(&o.controllers, "controllers", true, "run the scheduler and rollout benchmarks")
+	flag.IntVar(&o.nodes, "nodes", 1000, "simulated nodes in the scheduler benchmark")
+	flag.IntVar(&o.pods, "pods", 10000, "pods in the scheduler benchmark")
+	flag.IntVar(&o.rolloutReplicas, "rollout-replicas", 100, "replicas (and simulated nodes) in the rollout benchmark")
 	flag.Parse()
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
@@ -81,11 +92,13 @@ func main() {
 
 // report is the benchmark's result; its JSON form is the -json output.
 type report struct {
-	Skiff     string       `json:"skiff"`
-	CPUs      int          `json:"cpus"`
-	ColdStart coldStart    `json:"coldStart"`
-	Memory    memoryReport `json:"memory"`
-	Writes    writeReport  `json:"writes"`
+	Skiff     string           `json:"skiff"`
+	CPUs      int              `json:"cpus"`
+	ColdStart coldStart        `json:"coldStart"`
+	Memory    memoryReport     `json:"memory"`
+	Writes    writeReport      `json:"writes"`
+	Scheduler *schedulerReport `json:"scheduler,omitempty"`
+	Rollout   *rolloutReport   `json:"rollout,omitempty"`
 }
 
 type coldStart struct {
@@ -136,7 +149,7 @@ func run(ctx context.Context, o options) (*report, error) {
 
 	starts := make([]time.Duration, o.runs)
 	for i := range starts {
-		s, took, err := startServer(ctx, o.skiff)
+		s, took, err := startServer(ctx, o.skiff, "--disable", "agent,controllers")
 		if err != nil {
 			return nil, fmt.Errorf("cold start %d: %w", i+1, err)
 		}
@@ -151,7 +164,7 @@ func run(ctx context.Context, o options) (*report, error) {
 		BudgetMs: ms(startBudget), AnchorMs: ms(startAnchor),
 	}
 
-	s, _, err := startServer(ctx, o.skiff)
+	s, _, err := startServer(ctx, o.skiff, "--disable", "agent,controllers")
 	if err != nil {
 		return nil, err
 	}
@@ -162,6 +175,19 @@ func run(ctx context.Context, o options) (*report, error) {
 	if err := s.stop(); err != nil {
 		return nil, fmt.Errorf("stop: %w", err)
 	}
+	if !o.controllers {
+		return r, nil
+	}
+	sched, err := benchScheduler(ctx, o.skiff, o.nodes, o.pods, o.workers)
+	if err != nil {
+		return nil, fmt.Errorf("scheduler benchmark: %w", err)
+	}
+	r.Scheduler = &sched
+	rollout, err := benchRollout(ctx, o.skiff, o.rolloutReplicas, o.rolloutReplicas)
+	if err != nil {
+		return nil, fmt.Errorf("rollout benchmark: %w", err)
+	}
+	r.Rollout = &rollout
 	return r, nil
 }
 
@@ -229,6 +255,17 @@ func (r *report) print(w io.Writer) error {
 	fmt.Fprintf(&b, "ConfigMap creates, %d objects from %d clients (no client-side rate limit)\n", wr.Objects, wr.Workers)
 	fmt.Fprintf(&b, "  %.0f objects/s  p50 %.1f ms  p99 %.1f ms  max %.1f ms\n", wr.ObjectsPerSec, wr.P50Ms, wr.P99Ms, wr.MaxMs)
 	fmt.Fprintf(&b, "  budget >= %s: %s\n", wr.Anchor, notMeasured)
+	if sc := r.Scheduler; sc != nil {
+		fmt.Fprintf(&b, "\nscheduler, %d pods on %d simulated nodes (first bind to last)\n", sc.Pods, sc.Nodes)
+		fmt.Fprintf(&b, "  %.0f pods/s in %.1f s  budget >= %.0f pods/s: %s\n", sc.PodsPerSec, sc.Seconds, sc.BudgetPodsPerSec,
+			verdict(sc.PodsPerSec >= sc.BudgetPodsPerSec))
+		fmt.Fprintf(&b, "  anchor %s (quoted, not measured)\n", sc.Anchor)
+		fmt.Fprintf(&b, "  memory with %d pods running: server (with controllers) VmRSS %.1f MiB  Pss %.1f MiB; agent of %d nodes VmRSS %.1f MiB\n",
+			sc.PodsRunning, sc.ServerRSSMiB, sc.ServerPSSMiB, sc.Nodes, sc.AgentRSSMiB)
+	}
+	if ro := r.Rollout; ro != nil {
+		fmt.Fprintf(&b, "\nrolling update of a %d-replica Deployment on %d simulated nodes: %.1f s\n", ro.Replicas, ro.Nodes, ro.Seconds)
+	}
 	_, err := io.WriteString(w, b.String())
 	return err
 }

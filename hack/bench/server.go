@@ -20,18 +20,39 @@ import (
 	"time"
 )
 
-// server is one `skiff server` process on a fresh data dir and a free loopback port.
-type server struct {
+// process is a skiff process the benchmark started, with its output kept for error reports.
+type process struct {
 	cmd     *exec.Cmd
-	dataDir string
-	port    int
 	logs    bytes.Buffer
 	exited  chan struct{} // closed when the process has exited, with waitErr set
 	waitErr error
 }
 
-// startServer starts bin and waits for /readyz; it returns the server and the time from exec to ready.
-func startServer(ctx context.Context, bin string) (*server, time.Duration, error) {
+func startProcess(bin string, args ...string) (*process, error) {
+	p := &process{exited: make(chan struct{})}
+	p.cmd = exec.Command(bin, args...)
+	p.cmd.Stdout, p.cmd.Stderr = &p.logs, &p.logs
+	if err := p.cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start %s %s: %w", bin, args[0], err)
+	}
+	go func() {
+		p.waitErr = p.cmd.Wait()
+		close(p.exited)
+	}()
+	return p, nil
+}
+
+// server is one `skiff server` process on a fresh data dir and a free loopback port.
+type server struct {
+	*process
+	dataDir string
+	port    int
+}
+
+// startServer starts bin with the extra flags given (the benchmarks of the API server alone pass
+// --disable agent,controllers) and waits for /readyz; it returns the server and the time from exec to
+// ready.
+func startServer(ctx context.Context, bin string, extra ...string) (*server, time.Duration, error) {
 	dir, err := os.MkdirTemp("", "skiff-bench-")
 	if err != nil {
 		return nil, 0, err
@@ -41,24 +62,30 @@ func startServer(ctx context.Context, bin string) (*server, time.Duration, error
 		os.RemoveAll(dir)
 		return nil, 0, err
 	}
-	s := &server{dataDir: dir, port: port, exited: make(chan struct{})}
-	s.cmd = exec.Command(bin, "server", "--data-dir", dir, "--bind-address", "127.0.0.1",
-		"--https-port", strconv.Itoa(port), "--disable", "agent,controllers")
-	s.cmd.Stdout, s.cmd.Stderr = &s.logs, &s.logs
-	start := time.Now()
-	if err := s.cmd.Start(); err != nil {
+	s := &server{dataDir: dir, port: port}
+	took, err := s.start(ctx, bin, extra...)
+	if err != nil {
 		os.RemoveAll(dir)
-		return nil, 0, fmt.Errorf("start %s: %w", bin, err)
+		return nil, 0, err
 	}
-	go func() {
-		s.waitErr = s.cmd.Wait()
-		close(s.exited)
-	}()
+	return s, took, nil
+}
+
+// start runs the server process on s's data dir and port and waits for /readyz.
+func (s *server) start(ctx context.Context, bin string, extra ...string) (time.Duration, error) {
+	args := append([]string{"server", "--data-dir", s.dataDir, "--bind-address", "127.0.0.1",
+		"--https-port", strconv.Itoa(s.port)}, extra...)
+	start := time.Now()
+	p, err := startProcess(bin, args...)
+	if err != nil {
+		return 0, err
+	}
+	s.process = p
 	if err := s.waitReady(ctx, 60*time.Second); err != nil {
-		s.stop()
-		return nil, 0, fmt.Errorf("%w\nserver log:\n%s", err, s.logs.String())
+		p.stop()
+		return 0, fmt.Errorf("%w\nserver log:\n%s", err, p.logs.String())
 	}
-	return s, time.Since(start), nil
+	return time.Since(start), nil
 }
 
 // waitReady polls /readyz anonymously over https, trusting only the cluster CA, which the server writes
@@ -125,19 +152,24 @@ func getOK(ctx context.Context, client *http.Client, url string) error {
 	return nil
 }
 
-// stop ends the process with SIGTERM (SIGKILL after 30 s) and removes its data dir.
+// stop ends the server and removes its data dir.
 func (s *server) stop() error {
 	defer os.RemoveAll(s.dataDir)
-	if err := s.cmd.Process.Signal(syscall.SIGTERM); err != nil && !errors.Is(err, os.ErrProcessDone) {
-		return fmt.Errorf("signal skiff %d: %w", s.cmd.Process.Pid, err)
+	return s.process.stop()
+}
+
+// stop ends the process with SIGTERM (SIGKILL after 30 s).
+func (p *process) stop() error {
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil && !errors.Is(err, os.ErrProcessDone) {
+		return fmt.Errorf("signal skiff %d: %w", p.cmd.Process.Pid, err)
 	}
 	select {
-	case <-s.exited:
-		return s.waitErr
+	case <-p.exited:
+		return p.waitErr
 	case <-time.After(30 * time.Second):
-		s.cmd.Process.Kill()
-		<-s.exited
-		return fmt.Errorf("skiff %d did not stop within 30s of SIGTERM", s.cmd.Process.Pid)
+		p.cmd.Process.Kill()
+		<-p.exited
+		return fmt.Errorf("skiff %d did not stop within 30s of SIGTERM", p.cmd.Process.Pid)
 	}
 }
 
@@ -149,8 +181,8 @@ type memory struct {
 	PSS int64
 }
 
-func (s *server) memory() (memory, error) {
-	pid := s.cmd.Process.Pid
+func (p *process) memory() (memory, error) {
+	pid := p.cmd.Process.Pid
 	rss, err := procKB(fmt.Sprintf("/proc/%d/status", pid), "VmRSS:")
 	if err != nil {
 		return memory{}, err

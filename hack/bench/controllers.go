@@ -1,0 +1,346 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/utils/ptr"
+)
+
+// Budgets and anchors of the controller benchmarks.
+const (
+	schedulerBudgetPodsPerSec = 1000
+	schedulerAnchor           = "kube-scheduler's perf thresholds: 600-800 pods/s"
+	benchNamespace            = "bench"
+)
+
+type schedulerReport struct {
+	Nodes      int     `json:"nodes"`
+	Pods       int     `json:"pods"`
+	PodsPerSec float64 `json:"podsPerSecond"`
+	// Seconds is from the first bind to the last.
+	Seconds          float64 `json:"seconds"`
+	BudgetPodsPerSec float64 `json:"budgetPodsPerSecond"`
+	Anchor           string  `json:"anchor"`
+	// Memory of the server (with its controllers) and of the agent holding every simulated node, once
+	// all pods run.
+	ServerRSSMiB float64 `json:"serverRssMiB"`
+	ServerPSSMiB float64 `json:"serverPssMiB"`
+	AgentRSSMiB  float64 `json:"agentRssMiB"`
+	PodsRunning  int     `json:"podsRunning"`
+}
+
+type rolloutReport struct {
+	Nodes    int     `json:"nodes"`
+	Replicas int     `json:"replicas"`
+	Seconds  float64 `json:"seconds"`
+}
+
+// cluster is a server and a simulated agent of the benchmark.
+type cluster struct {
+	bin      string
+	server   *server
+	agent    *process
+	agentDir string
+	client   *kubernetes.Clientset
+	cfg      *rest.Config
+}
+
+// startCluster starts a server with the given extra flags and an agent with n simulated nodes, and
+// waits for every node to be Ready.
+func startCluster(ctx context.Context, bin string, nodes int, serverFlags ...string) (*cluster, error) {
+	s, _, err := startServer(ctx, bin, serverFlags...)
+	if err != nil {
+		return nil, err
+	}
+	c := &cluster{bin: bin, server: s}
+	if c.cfg, err = clientcmd.BuildConfigFromFlags("", s.kubeconfig()); err != nil {
+		c.stop()
+		return nil, err
+	}
+	if c.client, err = newClient(c.cfg); err != nil {
+		c.stop()
+		return nil, err
+	}
+	if c.agentDir, err = os.MkdirTemp("", "skiff-bench-agent-"); err != nil {
+		c.stop()
+		return nil, err
+	}
+	c.agent, err = startProcess(bin, "agent", "--server", "https://127.0.0.1:"+strconv.Itoa(s.port),
+		"--token-file", filepath.Join(s.dataDir, "node-token"), "--simulate", "--nodes", strconv.Itoa(nodes),
+		"--node-name", "sim", "--data-dir", c.agentDir)
+	if err != nil {
+		c.stop()
+		return nil, err
+	}
+	err = poll(ctx, 5*time.Minute, func() (bool, error) {
+		list, err := c.client.CoreV1().Nodes().List(ctx, metav1.ListOptions{ResourceVersion: "0"})
+		if err != nil {
+			return false, err
+		}
+		ready := 0
+		for _, n := range list.Items {
+			for _, cond := range n.Status.Conditions {
+				if cond.Type == corev1.NodeReady && cond.Status == corev1.ConditionTrue {
+					ready++
+				}
+			}
+		}
+		return ready >= nodes, nil
+	})
+	if err != nil {
+		c.stop()
+		return nil, fmt.Errorf("%d nodes ready: %w\nagent log:\n%s", nodes, err, tail(c.agent.logs.String()))
+	}
+	return c, nil
+}
+
+func (c *cluster) stop() error {
+	var errs []error
+	if c.agent != nil {
+		errs = append(errs, c.agent.stop())
+	}
+	if c.agentDir != "" {
+		os.RemoveAll(c.agentDir)
+	}
+	return errors.Join(append(errs, c.server.stop())...)
+}
+
+// benchScheduler creates `pods` pods on a cluster of `nodes` simulated nodes while no scheduler runs,
+// then starts `skiff controllers` and times the binds from the first to the last. It then restarts the
+// server with its own controllers and measures its memory once the pods run.
+func benchScheduler(ctx context.Context, bin string, nodes, pods, workers int) (schedulerReport, error) {
+	r := schedulerReport{Nodes: nodes, Pods: pods, BudgetPodsPerSec: schedulerBudgetPodsPerSec, Anchor: schedulerAnchor}
+	c, err := startCluster(ctx, bin, nodes, "--disable", "agent,controllers")
+	if err != nil {
+		return r, err
+	}
+	defer c.stop()
+	if err := createPods(ctx, c.cfg, pods, workers); err != nil {
+		return r, err
+	}
+
+	list, err := c.client.CoreV1().Pods(benchNamespace).List(ctx, metav1.ListOptions{Limit: 1})
+	if err != nil {
+		return r, err
+	}
+	w, err := c.client.CoreV1().Pods(benchNamespace).Watch(ctx, metav1.ListOptions{ResourceVersion: list.ResourceVersion})
+	if err != nil {
+		return r, err
+	}
+	defer w.Stop()
+	ctrl, err := startProcess(bin, "controllers", "--kubeconfig", c.server.kubeconfig())
+	if err != nil {
+		return r, err
+	}
+	first, last, err := waitBound(ctx, w, pods, 5*time.Minute)
+	if stopErr := ctrl.stop(); err == nil && stopErr != nil {
+		err = fmt.Errorf("stop controllers: %w", stopErr)
+	}
+	if err != nil {
+		return r, fmt.Errorf("%w\ncontrollers log:\n%s", err, tail(ctrl.logs.String()))
+	}
+	r.Seconds = last.Sub(first).Seconds()
+	r.PodsPerSec = float64(pods) / r.Seconds
+
+	// The same cluster, now with the server running its controllers: memory once every pod runs.
+	if err := c.server.process.stop(); err != nil {
+		return r, fmt.Errorf("restart server: %w", err)
+	}
+	if _, err := c.server.start(ctx, bin, "--disable", "agent"); err != nil {
+		return r, err
+	}
+	err = poll(ctx, 5*time.Minute, func() (bool, error) {
+		list, err := c.client.CoreV1().Pods(benchNamespace).List(ctx, metav1.ListOptions{ResourceVersion: "0",
+			FieldSelector: "status.phase=Running"})
+		if err != nil {
+			return false, err
+		}
+		r.PodsRunning = len(list.Items)
+		return r.PodsRunning == pods, nil
+	})
+	if err != nil {
+		return r, fmt.Errorf("%d of %d pods running: %w", r.PodsRunning, pods, err)
+	}
+	// Let the informers and caches settle after the burst of status updates.
+	time.Sleep(10 * time.Second)
+	sm, err := c.server.memory()
+	if err != nil {
+		return r, err
+	}
+	am, err := c.agent.memory()
+	if err != nil {
+		return r, err
+	}
+	r.ServerRSSMiB, r.ServerPSSMiB, r.AgentRSSMiB = mib(sm.RSS), mib(sm.PSS), mib(am.RSS)
+	return r, nil
+}
+
+// createPods creates n small pods in the bench namespace from `workers` clients.
+func createPods(ctx context.Context, cfg *rest.Config, n, workers int) error {
+	client, err := newClient(cfg)
+	if err != nil {
+		return err
+	}
+	if _, err := client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: benchNamespace}},
+		metav1.CreateOptions{}); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range workers {
+		c, err := newClient(cfg)
+		if err != nil {
+			return err
+		}
+		wg.Go(func() {
+			for i := int(next.Add(1) - 1); i < n && ctx.Err() == nil; i = int(next.Add(1) - 1) {
+				pod := &corev1.Pod{
+					ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("pod-%d", i), Labels: map[string]string{"app": "bench"}},
+					Spec:       podSpec("bench:v1"),
+				}
+				if _, err := c.CoreV1().Pods(benchNamespace).Create(ctx, pod, metav1.CreateOptions{}); err != nil {
+					cancel(fmt.Errorf("create pod %s: %w", pod.Name, err))
+				}
+			}
+		})
+	}
+	wg.Wait()
+	return context.Cause(ctx)
+}
+
+func podSpec(image string) corev1.PodSpec {
+	return corev1.PodSpec{Containers: []corev1.Container{{
+		Name: "app", Image: image,
+		Resources: corev1.ResourceRequirements{Requests: corev1.ResourceList{
+			corev1.ResourceCPU: resource.MustParse("10m"), corev1.ResourceMemory: resource.MustParse("10Mi")}},
+	}}}
+}
+
+// waitBound reads pod events until n distinct pods have a node, and returns when the first and the
+// last were seen bound.
+func waitBound(ctx context.Context, w watch.Interface, n int, timeout time.Duration) (first, last time.Time, err error) {
+	bound := map[types.UID]bool{}
+	deadline := time.After(timeout)
+	for len(bound) < n {
+		select {
+		case ev, ok := <-w.ResultChan():
+			if !ok {
+				return first, last, fmt.Errorf("pod watch closed after %d binds", len(bound))
+			}
+			pod, isPod := ev.Object.(*corev1.Pod)
+			if !isPod || pod.Spec.NodeName == "" || bound[pod.UID] {
+				continue
+			}
+			bound[pod.UID] = true
+			last = time.Now()
+			if first.IsZero() {
+				first = last
+			}
+		case <-deadline:
+			return first, last, fmt.Errorf("%d of %d pods bound within %v", len(bound), n, timeout)
+		case <-ctx.Done():
+			return first, last, ctx.Err()
+		}
+	}
+	return first, last, nil
+}
+
+// benchRollout rolls a Deployment of `replicas` pods to a new image on `nodes` simulated nodes and
+// times it from the template change to the Deployment reporting every replica updated and available.
+func benchRollout(ctx context.Context, bin string, nodes, replicas int) (rolloutReport, error) {
+	r := rolloutReport{Nodes: nodes, Replicas: replicas}
+	c, err := startCluster(ctx, bin, nodes, "--disable", "agent")
+	if err != nil {
+		return r, err
+	}
+	defer c.stop()
+	deploys := c.client.AppsV1().Deployments(metav1.NamespaceDefault)
+	d := &appsv1.Deployment{
+		ObjectMeta: metav1.ObjectMeta{Name: "rollout"},
+		Spec: appsv1.DeploymentSpec{
+			Replicas: ptr.To(int32(replicas)),
+			Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "rollout"}},
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"app": "rollout"}},
+				Spec:       podSpec("bench:v1"),
+			},
+		},
+	}
+	if _, err := deploys.Create(ctx, d, metav1.CreateOptions{}); err != nil {
+		return r, err
+	}
+	complete := func(generation int64) func() (bool, error) {
+		return func() (bool, error) {
+			d, err := deploys.Get(ctx, "rollout", metav1.GetOptions{})
+			if err != nil {
+				return false, err
+			}
+			s := d.Status
+			return d.Generation >= generation && s.ObservedGeneration >= d.Generation && s.UpdatedReplicas == int32(replicas) &&
+				s.AvailableReplicas == int32(replicas) && s.Replicas == int32(replicas), nil
+		}
+	}
+	if err := poll(ctx, 5*time.Minute, complete(1)); err != nil {
+		return r, fmt.Errorf("deployment available: %w", err)
+	}
+	start := time.Now()
+	patch := []byte(`{"spec":{"template":{"spec":{"containers":[{"name":"app","image":"bench:v2"}]}}}}`)
+	updated, err := deploys.Patch(ctx, "rollout", types.StrategicMergePatchType, patch, metav1.PatchOptions{})
+	if err != nil {
+		return r, err
+	}
+	if err := poll(ctx, 10*time.Minute, complete(updated.Generation)); err != nil {
+		return r, fmt.Errorf("rollout: %w", err)
+	}
+	r.Seconds = time.Since(start).Seconds()
+	return r, nil
+}
+
+// poll calls cond every 100 ms until it holds; the last error is reported on timeout.
+func poll(ctx context.Context, timeout time.Duration, cond func() (bool, error)) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	var last error
+	for {
+		ok, err := cond()
+		if ok {
+			return nil
+		}
+		if err != nil {
+			last = err
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%w (last error: %v)", ctx.Err(), last)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// tail is the end of a long log.
+func tail(s string) string {
+	const n = 4000
+	if len(s) > n {
+		return "..." + s[len(s)-n:]
+	}
+	return s
+}
