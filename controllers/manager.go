@@ -21,6 +21,9 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	"github.com/skiffhq/skiff/controllers/daemonset"
+	"github.com/skiffhq/skiff/controllers/statefulset"
 )
 
 // Options configure the controllers. The zero value of each field means its default.
@@ -71,7 +74,14 @@ type controller struct {
 }
 
 // all are the controllers a manager runs unless disabled, by name.
-var all = []controller{}
+var all = []controller{
+	{name: "statefulset", setup: func(mgr manager.Manager, _ Options) error {
+		return (&statefulset.Reconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorderFor("statefulset-controller")}).SetupWithManager(mgr)
+	}},
+	{name: "daemonset", setup: func(mgr manager.Manager, _ Options) error {
+		return (&daemonset.Reconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorderFor("daemonset-controller")}).SetupWithManager(mgr)
+	}},
+}
 
 // Names are the names of every controller, as --disable-controllers takes them.
 func Names() []string {

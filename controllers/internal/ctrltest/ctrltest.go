@@ -13,6 +13,7 @@ import (
 
 	"github.com/go-logr/logr/testr"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
@@ -167,7 +168,10 @@ func (c *Cluster) MarkPodsReady(t testing.TB, ns string, selector labels.Selecto
 		if pod.DeletionTimestamp != nil || isReady(pod) {
 			continue
 		}
-		if err := c.SetPodRunning(pod, true); err != nil {
+		// A controller may delete or change the pod between the list and the write: not the test's failure.
+		if err := c.SetPodRunning(pod, true); apierrors.IsNotFound(err) || apierrors.IsConflict(err) {
+			continue
+		} else if err != nil {
 			t.Fatalf("mark pod %s ready: %v", pod.Name, err)
 		}
 		n++
