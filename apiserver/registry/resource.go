@@ -59,6 +59,9 @@ type Hooks struct {
 	// CheckGracefulDelete, when set, makes deletion graceful: it sets the grace period in options and
 	// says whether the object is to be marked for deletion rather than removed at once.
 	CheckGracefulDelete func(ctx context.Context, obj runtime.Object, options *metav1.DeleteOptions) bool
+	// ShouldDeleteDuringUpdate, when set, replaces the store's rule for deleting an object whose last
+	// finalizer an update removes; it applies to the main resource and its subresources alike.
+	ShouldDeleteDuringUpdate func(ctx context.Context, key string, obj, existing runtime.Object) bool
 }
 
 // Policy is the defaulting and validation of one kind. Nil functions do nothing.

@@ -79,6 +79,9 @@ func New(r *Resource, factory *StorageFactory) (*Storage, error) {
 	if r.Hooks.CheckGracefulDelete != nil {
 		store.DeleteStrategy = gracefulStrategy{s}
 	}
+	if r.Hooks.ShouldDeleteDuringUpdate != nil {
+		store.ShouldDeleteDuringUpdate = r.Hooks.ShouldDeleteDuringUpdate
+	}
 	attrs := attrFunc(r)
 	if err := store.CompleteWithOptions(&generic.StoreOptions{RESTOptions: opts, AttrFunc: attrs}); err != nil {
 		return nil, fmt.Errorf("storage of %s: %w", gr, err)

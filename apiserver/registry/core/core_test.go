@@ -471,6 +471,20 @@ func TestNamespaceLifecycle(t *testing.T) {
 			t.Errorf("spec.finalizers after a plain update = %v, want [kubernetes]", updated.Spec.Finalizers)
 		}
 	})
+	t.Run("a status write keeps a terminating namespace whose spec.finalizers remain", func(t *testing.T) {
+		cur, err := namespaces.Get(ctx, "team-a", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cur.Status.Conditions = append(cur.Status.Conditions, corev1.NamespaceCondition{Type: corev1.NamespaceContentRemaining,
+			Status: corev1.ConditionTrue, Reason: "SomeResourcesRemain", LastTransitionTime: metav1.Now()})
+		if _, err := namespaces.UpdateStatus(ctx, cur, metav1.UpdateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := namespaces.Get(ctx, "team-a", metav1.GetOptions{}); err != nil {
+			t.Errorf("after a status write: %v, want the namespace kept until finalized", err)
+		}
+	})
 	t.Run("finalize with no finalizers left removes the namespace", func(t *testing.T) {
 		cur, err := namespaces.Get(ctx, "team-a", metav1.GetOptions{})
 		if err != nil {

@@ -49,6 +49,12 @@ func namespaceResource() *registry.Resource {
 				ns.Spec.Finalizers = old.(*corev1.Namespace).Spec.Finalizers
 				labelName(ns)
 			},
+			// A terminating namespace whose finalizers are all gone is deleted by the update that removed
+			// the last: metadata.finalizers and spec.finalizers both.
+			ShouldDeleteDuringUpdate: func(ctx context.Context, key string, obj, existing runtime.Object) bool {
+				return genericregistry.ShouldDeleteDuringUpdate(ctx, key, obj, existing) &&
+					len(obj.(*corev1.Namespace).Spec.Finalizers) == 0
+			},
 		},
 	}
 }
@@ -66,11 +72,6 @@ func newNamespaceStorage(r *registry.Resource, factory *registry.StorageFactory)
 		return nil, err
 	}
 	store := s.Main.Store
-	// A terminating namespace whose finalizers are all gone is deleted by the update that removed the last.
-	store.ShouldDeleteDuringUpdate = func(ctx context.Context, key string, obj, existing runtime.Object) bool {
-		return genericregistry.ShouldDeleteDuringUpdate(ctx, key, obj, existing) &&
-			len(obj.(*corev1.Namespace).Spec.Finalizers) == 0
-	}
 	finalizeStore := *store
 	finalizeStore.UpdateStrategy = finalizeStrategy{store.UpdateStrategy}
 	finalizeStore.ResetFieldsStrategy = nil
