@@ -23,6 +23,8 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/skiffhq/skiff/controllers/daemonset"
+	"github.com/skiffhq/skiff/controllers/garbagecollector"
+	"github.com/skiffhq/skiff/controllers/namespace"
 	"github.com/skiffhq/skiff/controllers/statefulset"
 )
 
@@ -75,6 +77,12 @@ type controller struct {
 
 // all are the controllers a manager runs unless disabled, by name.
 var all = []controller{
+	{name: "garbagecollector", setup: func(mgr manager.Manager, _ Options) error {
+		return (&garbagecollector.Collector{}).SetupWithManager(mgr)
+	}},
+	{name: "namespace", setup: func(mgr manager.Manager, _ Options) error {
+		return (&namespace.Reconciler{Client: mgr.GetClient()}).SetupWithManager(mgr)
+	}},
 	{name: "statefulset", setup: func(mgr manager.Manager, _ Options) error {
 		return (&statefulset.Reconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorderFor("statefulset-controller")}).SetupWithManager(mgr)
 	}},
