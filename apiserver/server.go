@@ -41,6 +41,8 @@ import (
 	restclient "k8s.io/client-go/rest"
 	"k8s.io/kube-openapi/pkg/common"
 
+	"github.com/skiffhq/skiff/apiserver/admission/defaultstorageclass"
+	"github.com/skiffhq/skiff/apiserver/admission/resourcequota"
 	"github.com/skiffhq/skiff/apiserver/allocator"
 	"github.com/skiffhq/skiff/apiserver/authn"
 	"github.com/skiffhq/skiff/apiserver/etcd"
@@ -338,21 +340,26 @@ func addEtcdChecks(c *genericapiserver.Config, cfg *storagebackend.Config, stop 
 	return nil
 }
 
-// applyAdmission turns on the admission plugins skiff has: NamespaceLifecycle refuses objects in
-// namespaces that do not exist or are terminating, and keeps the system namespaces from deletion.
+// applyAdmission turns on the admission plugins skiff has, in upstream's order: NamespaceLifecycle
+// refuses objects in namespaces that do not exist or are terminating, and keeps the system namespaces
+// from deletion; DefaultStorageClass gives new claims without a class the default one; ResourceQuota
+// refuses what would exceed a namespace's quotas and charges what it admits.
 func applyAdmission(config *genericapiserver.RecommendedConfig, clientset kubernetes.Interface) error {
 	plugins := admission.NewPlugins()
 	lifecycle.Register(plugins)
+	defaultstorageclass.Register(plugins)
+	resourcequota.Register(plugins)
 	opts := genericoptions.NewAdmissionOptions()
 	opts.Plugins = plugins
-	opts.RecommendedPluginOrder = []string{lifecycle.PluginName}
+	opts.RecommendedPluginOrder = []string{lifecycle.PluginName, defaultstorageclass.PluginName, resourcequota.PluginName}
 	opts.DefaultOffPlugins = nil
-	opts.EnablePlugins = []string{lifecycle.PluginName}
+	opts.EnablePlugins = opts.RecommendedPluginOrder
 	dyn, err := dynamic.NewForConfig(config.LoopbackClientConfig)
 	if err != nil {
 		return err
 	}
-	return opts.ApplyTo(&config.Config, config.SharedInformerFactory, clientset, dyn, feature.DefaultFeatureGate, config.EffectiveVersion)
+	return opts.ApplyTo(&config.Config, config.SharedInformerFactory, clientset, dyn, feature.DefaultFeatureGate, config.EffectiveVersion,
+		resourcequota.NewInitializer())
 }
 
 // openapiDefinitions are the OpenAPI definitions of the built-in types and of apiextensions' types.

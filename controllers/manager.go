@@ -24,7 +24,10 @@ import (
 
 	"github.com/skiffhq/skiff/controllers/daemonset"
 	"github.com/skiffhq/skiff/controllers/garbagecollector"
+	"github.com/skiffhq/skiff/controllers/localpv"
 	"github.com/skiffhq/skiff/controllers/namespace"
+	"github.com/skiffhq/skiff/controllers/persistentvolume"
+	"github.com/skiffhq/skiff/controllers/resourcequota"
 	"github.com/skiffhq/skiff/controllers/statefulset"
 )
 
@@ -77,6 +80,17 @@ type controller struct {
 
 // all are the controllers a manager runs unless disabled, by name.
 var all = []controller{
+	{name: "resourcequota", setup: func(mgr manager.Manager, _ Options) error {
+		return (&resourcequota.Reconciler{Client: mgr.GetClient()}).SetupWithManager(mgr)
+	}},
+	{name: "persistentvolume-binder", setup: func(mgr manager.Manager, _ Options) error {
+		return (&persistentvolume.Reconciler{Client: mgr.GetClient(),
+			Recorder: mgr.GetEventRecorderFor("persistentvolume-controller")}).SetupWithManager(mgr)
+	}},
+	{name: "localpv", setup: func(mgr manager.Manager, _ Options) error {
+		return (&localpv.Reconciler{Client: mgr.GetClient(),
+			Recorder: mgr.GetEventRecorderFor(localpv.ProvisionerName)}).SetupWithManager(mgr)
+	}},
 	{name: "garbagecollector", setup: func(mgr manager.Manager, _ Options) error {
 		return (&garbagecollector.Collector{}).SetupWithManager(mgr)
 	}},

@@ -98,7 +98,8 @@ func Eventually(t testing.TB, timeout time.Duration, what string, cond func(ctx 
 	err := wait.PollUntilContextTimeout(context.Background(), 50*time.Millisecond, timeout, true,
 		func(ctx context.Context) (bool, error) {
 			ok, err := cond(ctx)
-			if err != nil {
+			// The poll's own deadline cancelling the last call is not the reason worth reporting.
+			if err != nil && ctx.Err() == nil {
 				last = err
 				return false, nil
 			}
