@@ -23,11 +23,17 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/skiffhq/skiff/controllers/daemonset"
+	"github.com/skiffhq/skiff/controllers/endpoints"
+	"github.com/skiffhq/skiff/controllers/endpointslice"
 	"github.com/skiffhq/skiff/controllers/garbagecollector"
 	"github.com/skiffhq/skiff/controllers/localpv"
 	"github.com/skiffhq/skiff/controllers/namespace"
+	"github.com/skiffhq/skiff/controllers/nodeipam"
+	"github.com/skiffhq/skiff/controllers/nodelifecycle"
 	"github.com/skiffhq/skiff/controllers/persistentvolume"
+	"github.com/skiffhq/skiff/controllers/podgc"
 	"github.com/skiffhq/skiff/controllers/resourcequota"
+	"github.com/skiffhq/skiff/controllers/serviceaccount"
 	"github.com/skiffhq/skiff/controllers/statefulset"
 )
 
@@ -80,6 +86,30 @@ type controller struct {
 
 // all are the controllers a manager runs unless disabled, by name.
 var all = []controller{
+	{name: "endpointslice", setup: func(mgr manager.Manager, _ Options) error {
+		return (&endpointslice.Reconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorderFor("endpointslice-controller")}).SetupWithManager(mgr)
+	}},
+	{name: "endpoints", setup: func(mgr manager.Manager, _ Options) error {
+		return (&endpoints.Reconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorderFor("endpoint-controller")}).SetupWithManager(mgr)
+	}},
+	{name: "serviceaccount", setup: func(mgr manager.Manager, _ Options) error {
+		return (&serviceaccount.Reconciler{Client: mgr.GetClient()}).SetupWithManager(mgr)
+	}},
+	{name: "podgc", setup: func(mgr manager.Manager, _ Options) error {
+		return (&podgc.Reconciler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader()}).SetupWithManager(mgr)
+	}},
+	{name: "nodeipam", setup: func(mgr manager.Manager, opts Options) error {
+		return (&nodeipam.Reconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorderFor("cidrAllocator"),
+			ClusterCIDR: opts.ClusterCIDR, MaskSize: opts.NodeCIDRMaskSize}).SetupWithManager(mgr)
+	}},
+	{name: "nodelifecycle", setup: func(mgr manager.Manager, opts Options) error {
+		return (&nodelifecycle.Reconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorderFor("node-controller"),
+			NodeMonitorGracePeriod: opts.NodeMonitorGracePeriod}).SetupWithManager(mgr)
+	}},
+	{name: "tainteviction", setup: func(mgr manager.Manager, opts Options) error {
+		return (&nodelifecycle.TaintEvictionReconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorderFor("taint-eviction-controller"),
+			DefaultTolerationSeconds: opts.DefaultTolerationSeconds}).SetupWithManager(mgr)
+	}},
 	{name: "resourcequota", setup: func(mgr manager.Manager, _ Options) error {
 		return (&resourcequota.Reconciler{Client: mgr.GetClient()}).SetupWithManager(mgr)
 	}},
