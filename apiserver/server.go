@@ -120,6 +120,8 @@ type Server struct {
 	Address string
 	// CAPEM is the cluster CA certificate.
 	CAPEM []byte
+	// NodeTokenPath is the file holding the token agents join with.
+	NodeTokenPath string
 }
 
 // New prepares a server: certificates, etcd, storage and handlers. Run serves it.
@@ -161,6 +163,11 @@ func New(ctx context.Context, opts Options) (_ *Server, err error) {
 		return nil, err
 	}
 	s.CAPEM = certs.ca.CertPEM
+	s.NodeTokenPath = filepath.Join(opts.DataDir, NodeTokenFile)
+	nodeToken, err := loadOrCreateNodeToken(s.NodeTokenPath, certs.ca.CertPEM)
+	if err != nil {
+		return nil, err
+	}
 	s.KubeconfigPath = filepath.Join(opts.DataDir, "admin.kubeconfig")
 	if err := writeKubeconfig(s.KubeconfigPath, "https://"+s.Address, certs.ca.CertPEM, certs.admin); err != nil {
 		return nil, err
@@ -185,7 +192,9 @@ func New(ctx context.Context, opts Options) (_ *Server, err error) {
 		return nil, err
 	}
 	config.SecureServing = &genericapiserver.SecureServingInfo{Listener: listener, Cert: serving, ClientCA: clientCA, MinTLSVersion: 0x0303}
-	authenticator, err := authn.New(authn.Config{ClientCA: clientCA, TokenAuthFile: opts.TokenAuthFile})
+	authnConfig := authn.Config{ClientCA: clientCA, TokenAuthFile: opts.TokenAuthFile}
+	nodeJoinAuthn(&authnConfig, nodeToken)
+	authenticator, err := authn.New(authnConfig)
 	if err != nil {
 		return nil, err
 	}
@@ -244,6 +253,7 @@ func New(ctx context.Context, opts Options) (_ *Server, err error) {
 	if err := installAPIs(coreServer, coreStorage, namedGroups); err != nil {
 		return nil, err
 	}
+	installNodeJoin(coreServer.Handler.NonGoRestfulMux, certs.ca)
 
 	// CRDs and custom resources: apiextensions-apiserver, in front, sharing the discovery manager.
 	extConfig := *config

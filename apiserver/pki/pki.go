@@ -120,21 +120,51 @@ func (ca *CA) ClientCert(dir, name, commonName string, organizations []string) (
 	return kp, writePair(certPath, keyPath, kp)
 }
 
+// SignClientCSR signs a client certificate for the subject (common name and organizations) and the key
+// of csr, whose signature it checks first. It returns the certificate PEM encoded. Checking that the
+// subject may be given is the caller's business.
+func (ca *CA) SignClientCSR(csr *x509.CertificateRequest) ([]byte, error) {
+	if err := csr.CheckSignature(); err != nil {
+		return nil, fmt.Errorf("certificate request signature: %w", err)
+	}
+	der, err := ca.issue(&x509.Certificate{
+		Subject:     pkix.Name{CommonName: csr.Subject.CommonName, Organization: csr.Subject.Organization},
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+	}, csr.PublicKey)
+	if err != nil {
+		return nil, err
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), nil
+}
+
 func (ca *CA) sign(tmpl *x509.Certificate) (KeyPair, error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return KeyPair{}, fmt.Errorf("generate key: %w", err)
 	}
+	der, err := ca.issue(tmpl, key.Public())
+	if err != nil {
+		return KeyPair{}, err
+	}
+	return encode(der, key)
+}
+
+// issue signs a leaf certificate of tmpl's subject and usages for pub, valid for leafValidity but never
+// past the CA's own expiry.
+func (ca *CA) issue(tmpl *x509.Certificate, pub crypto.PublicKey) ([]byte, error) {
 	now := time.Now()
 	tmpl.SerialNumber = serial()
 	tmpl.NotBefore = now.Add(-time.Hour)
 	tmpl.NotAfter = now.Add(leafValidity)
-	tmpl.KeyUsage = x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.Cert, key.Public(), ca.key)
-	if err != nil {
-		return KeyPair{}, fmt.Errorf("sign certificate for %s: %w", tmpl.Subject.CommonName, err)
+	if tmpl.NotAfter.After(ca.Cert.NotAfter) {
+		tmpl.NotAfter = ca.Cert.NotAfter
 	}
-	return encode(der, key)
+	tmpl.KeyUsage = x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.Cert, pub, ca.key)
+	if err != nil {
+		return nil, fmt.Errorf("sign certificate for %s: %w", tmpl.Subject.CommonName, err)
+	}
+	return der, nil
 }
 
 // verify checks that kp is a pair signed by ca for usage, valid for a while yet.

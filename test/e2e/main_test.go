@@ -3,6 +3,7 @@ package e2e
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"fmt"
 	"net"
@@ -47,6 +48,8 @@ type cluster struct {
 	logs       *bytes.Buffer
 	// extraArgs are more flags of `skiff server`.
 	extraArgs []string
+	// disable is the server's --disable flag; empty means "agent,controllers" (the API server alone).
+	disable string
 }
 
 // startCluster runs `skiff server` on a free loopback port and waits for /readyz.
@@ -62,7 +65,7 @@ func (c *cluster) start() {
 	c.t.Helper()
 	c.logs = &bytes.Buffer{}
 	c.cmd = exec.Command(skiffBin, "server", "--data-dir", c.dataDir, "--bind-address", "127.0.0.1",
-		"--https-port", fmt.Sprint(c.port), "--disable", "agent,controllers")
+		"--https-port", fmt.Sprint(c.port), "--disable", cmp.Or(c.disable, "agent,controllers"))
 	c.cmd.Args = append(c.cmd.Args, c.extraArgs...)
 	c.cmd.Stdout, c.cmd.Stderr = c.logs, c.logs
 	if err := c.cmd.Start(); err != nil {
