@@ -33,6 +33,7 @@ import (
 	"github.com/skiffhq/skiff/controllers/persistentvolume"
 	"github.com/skiffhq/skiff/controllers/podgc"
 	"github.com/skiffhq/skiff/controllers/resourcequota"
+	"github.com/skiffhq/skiff/controllers/scheduler"
 	"github.com/skiffhq/skiff/controllers/serviceaccount"
 	"github.com/skiffhq/skiff/controllers/statefulset"
 )
@@ -86,6 +87,9 @@ type controller struct {
 
 // all are the controllers a manager runs unless disabled, by name.
 var all = []controller{
+	{name: "scheduler", setup: func(mgr manager.Manager, _ Options) error {
+		return (&scheduler.Scheduler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorderFor("default-scheduler")}).SetupWithManager(mgr)
+	}},
 	{name: "endpointslice", setup: func(mgr manager.Manager, _ Options) error {
 		return (&endpointslice.Reconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorderFor("endpointslice-controller")}).SetupWithManager(mgr)
 	}},
