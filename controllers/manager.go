@@ -23,6 +23,7 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/skiffhq/skiff/controllers/daemonset"
+	"github.com/skiffhq/skiff/controllers/deployment"
 	"github.com/skiffhq/skiff/controllers/endpoints"
 	"github.com/skiffhq/skiff/controllers/endpointslice"
 	"github.com/skiffhq/skiff/controllers/garbagecollector"
@@ -32,6 +33,8 @@ import (
 	"github.com/skiffhq/skiff/controllers/nodelifecycle"
 	"github.com/skiffhq/skiff/controllers/persistentvolume"
 	"github.com/skiffhq/skiff/controllers/podgc"
+	"github.com/skiffhq/skiff/controllers/replicaset"
+	"github.com/skiffhq/skiff/controllers/replicationcontroller"
 	"github.com/skiffhq/skiff/controllers/resourcequota"
 	"github.com/skiffhq/skiff/controllers/scheduler"
 	"github.com/skiffhq/skiff/controllers/serviceaccount"
@@ -87,6 +90,15 @@ type controller struct {
 
 // all are the controllers a manager runs unless disabled, by name.
 var all = []controller{
+	{name: "deployment", setup: func(mgr manager.Manager, _ Options) error {
+		return (&deployment.Reconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorderFor("deployment-controller")}).SetupWithManager(mgr)
+	}},
+	{name: "replicaset", setup: func(mgr manager.Manager, _ Options) error {
+		return (&replicaset.Reconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorderFor("replicaset-controller")}).SetupWithManager(mgr)
+	}},
+	{name: "replicationcontroller", setup: func(mgr manager.Manager, _ Options) error {
+		return (&replicationcontroller.Reconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorderFor("replication-controller")}).SetupWithManager(mgr)
+	}},
 	{name: "scheduler", setup: func(mgr manager.Manager, _ Options) error {
 		return (&scheduler.Scheduler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorderFor("default-scheduler")}).SetupWithManager(mgr)
 	}},
