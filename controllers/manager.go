@@ -22,11 +22,13 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
+	"github.com/skiffhq/skiff/controllers/cronjob"
 	"github.com/skiffhq/skiff/controllers/daemonset"
 	"github.com/skiffhq/skiff/controllers/deployment"
 	"github.com/skiffhq/skiff/controllers/endpoints"
 	"github.com/skiffhq/skiff/controllers/endpointslice"
 	"github.com/skiffhq/skiff/controllers/garbagecollector"
+	"github.com/skiffhq/skiff/controllers/job"
 	"github.com/skiffhq/skiff/controllers/localpv"
 	"github.com/skiffhq/skiff/controllers/namespace"
 	"github.com/skiffhq/skiff/controllers/nodeipam"
@@ -39,6 +41,7 @@ import (
 	"github.com/skiffhq/skiff/controllers/scheduler"
 	"github.com/skiffhq/skiff/controllers/serviceaccount"
 	"github.com/skiffhq/skiff/controllers/statefulset"
+	"github.com/skiffhq/skiff/controllers/ttlafterfinished"
 )
 
 // Options configure the controllers. The zero value of each field means its default.
@@ -90,6 +93,15 @@ type controller struct {
 
 // all are the controllers a manager runs unless disabled, by name.
 var all = []controller{
+	{name: "job", setup: func(mgr manager.Manager, _ Options) error {
+		return (&job.Reconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorderFor("job-controller")}).SetupWithManager(mgr)
+	}},
+	{name: "cronjob", setup: func(mgr manager.Manager, _ Options) error {
+		return (&cronjob.Reconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorderFor("cronjob-controller")}).SetupWithManager(mgr)
+	}},
+	{name: "ttlafterfinished", setup: func(mgr manager.Manager, _ Options) error {
+		return (&ttlafterfinished.Reconciler{Client: mgr.GetClient()}).SetupWithManager(mgr)
+	}},
 	{name: "deployment", setup: func(mgr manager.Manager, _ Options) error {
 		return (&deployment.Reconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorderFor("deployment-controller")}).SetupWithManager(mgr)
 	}},
