@@ -181,6 +181,9 @@ func New(ctx context.Context, opts Options) (_ *Server, err error) {
 	config := genericapiserver.NewRecommendedConfig(scheme.Codecs)
 	config.EffectiveVersion = compatibility.DefaultBuildEffectiveVersion()
 	config.FlowControl = nil
+	// Agents and controllers hold watches open; on shutdown they are ended (clients re-watch elsewhere)
+	// instead of keeping the server up until the HTTP shutdown timeout of a minute.
+	config.ShutdownWatchTerminationGracePeriod = 2 * time.Second
 	config.PublicAddress = net.ParseIP(opts.AdvertiseAddress)
 	config.ExternalAddress = s.Address
 	serving, err := dynamiccertificates.NewStaticCertKeyContent("serving-cert", certs.serving.CertPEM, certs.serving.KeyPEM)

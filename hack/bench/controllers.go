@@ -18,6 +18,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
+	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/utils/ptr"
@@ -140,16 +141,11 @@ func benchScheduler(ctx context.Context, bin string, nodes, pods, workers int) (
 	if err != nil {
 		return r, err
 	}
-	w, err := c.client.CoreV1().Pods(benchNamespace).Watch(ctx, metav1.ListOptions{ResourceVersion: list.ResourceVersion})
-	if err != nil {
-		return r, err
-	}
-	defer w.Stop()
 	ctrl, err := startProcess(bin, "controllers", "--kubeconfig", c.server.kubeconfig())
 	if err != nil {
 		return r, err
 	}
-	first, last, err := waitBound(ctx, w, pods, 5*time.Minute)
+	first, last, err := waitBound(ctx, c.client.CoreV1().Pods(benchNamespace), list.ResourceVersion, pods, 5*time.Minute)
 	if stopErr := ctrl.stop(); err == nil && stopErr != nil {
 		err = fmt.Errorf("stop controllers: %w", stopErr)
 	}
@@ -161,7 +157,7 @@ func benchScheduler(ctx context.Context, bin string, nodes, pods, workers int) (
 
 	// The same cluster, now with the server running its controllers: memory once every pod runs.
 	if err := c.server.process.stop(); err != nil {
-		return r, fmt.Errorf("restart server: %w", err)
+		return r, fmt.Errorf("restart server after binding %d pods at %.0f/s: %w\nserver log:\n%s", pods, r.PodsPerSec, err, tail(c.server.logs.String()))
 	}
 	if _, err := c.server.start(ctx, bin, "--disable", "agent"); err != nil {
 		return r, err
@@ -235,19 +231,28 @@ func podSpec(image string) corev1.PodSpec {
 	}}}
 }
 
-// waitBound reads pod events until n distinct pods have a node, and returns when the first and the
-// last were seen bound.
-func waitBound(ctx context.Context, w watch.Interface, n int, timeout time.Duration) (first, last time.Time, err error) {
+// waitBound reads pod events from rv on until n distinct pods have a node, and returns when the first
+// and the last were seen bound. A watch the server ends is resumed from the last event.
+func waitBound(ctx context.Context, pods typedcorev1.PodInterface, rv string, n int, timeout time.Duration) (first, last time.Time, err error) {
 	bound := map[types.UID]bool{}
-	deadline := time.After(timeout)
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
 	for len(bound) < n {
-		select {
-		case ev, ok := <-w.ResultChan():
-			if !ok {
-				return first, last, fmt.Errorf("pod watch closed after %d binds", len(bound))
+		w, err := pods.Watch(ctx, metav1.ListOptions{ResourceVersion: rv, AllowWatchBookmarks: true})
+		if err != nil {
+			return first, last, fmt.Errorf("watch pods after %d binds: %w", len(bound), err)
+		}
+		for ev := range w.ResultChan() {
+			if ev.Type == watch.Error {
+				w.Stop()
+				return first, last, fmt.Errorf("pod watch after %d binds: %v", len(bound), ev.Object)
 			}
 			pod, isPod := ev.Object.(*corev1.Pod)
-			if !isPod || pod.Spec.NodeName == "" || bound[pod.UID] {
+			if !isPod {
+				continue
+			}
+			rv = pod.ResourceVersion
+			if pod.Spec.NodeName == "" || bound[pod.UID] {
 				continue
 			}
 			bound[pod.UID] = true
@@ -255,10 +260,13 @@ func waitBound(ctx context.Context, w watch.Interface, n int, timeout time.Durat
 			if first.IsZero() {
 				first = last
 			}
-		case <-deadline:
+			if len(bound) == n {
+				break
+			}
+		}
+		w.Stop()
+		if ctx.Err() != nil {
 			return first, last, fmt.Errorf("%d of %d pods bound within %v", len(bound), n, timeout)
-		case <-ctx.Done():
-			return first, last, ctx.Err()
 		}
 	}
 	return first, last, nil

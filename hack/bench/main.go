@@ -67,7 +67,7 @@ func main() {
 	flag.BoolVar(&o.controllers, "controllers", true, "run the scheduler and rollout benchmarks")
 	flag.IntVar(&o.nodes, "nodes", 1000, "simulated nodes in the scheduler benchmark")
 	flag.IntVar(&o.pods, "pods", 10000, "pods in the scheduler benchmark")
-	flag.IntVar(&o.rolloutReplicas, "rollout-replicas", 100, "replicas (and simulated nodes) in the rollout benchmark")
+	flag.IntVar(&o.rolloutReplicas, "rollout-replicas", 100, "replicas (and simulated nodes) in the rollout benchmark; 0 skips it")
 	flag.Parse()
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
@@ -183,11 +183,13 @@ func run(ctx context.Context, o options) (*report, error) {
 		return nil, fmt.Errorf("scheduler benchmark: %w", err)
 	}
 	r.Scheduler = &sched
-	rollout, err := benchRollout(ctx, o.skiff, o.rolloutReplicas, o.rolloutReplicas)
-	if err != nil {
-		return nil, fmt.Errorf("rollout benchmark: %w", err)
+	if o.rolloutReplicas > 0 {
+		rollout, err := benchRollout(ctx, o.skiff, o.rolloutReplicas, o.rolloutReplicas)
+		if err != nil {
+			return nil, fmt.Errorf("rollout benchmark: %w", err)
+		}
+		r.Rollout = &rollout
 	}
-	r.Rollout = &rollout
 	return r, nil
 }
 
