@@ -169,17 +169,13 @@ func validateJobStatus(job *batchv1.Job, fldPath *field.Path, checks jobStatusCh
 		}
 	}
 
-	if !indexed && successCriteriaMet {
-		allErrs = append(allErrs, field.Invalid(conditionsPath, field.OmitValueType{}, "cannot set SuccessCriteriaMet to NonIndexed Job"))
-	}
+	// SuccessCriteriaMet is allowed on NonIndexed Jobs and Jobs without a successPolicy too: the Job
+	// controller records it before Complete for every Job (upstream's extended scope, 1.33+).
 	if successCriteriaMet && failed {
 		allErrs = append(allErrs, field.Invalid(conditionsPath, field.OmitValueType{}, "cannot set SuccessCriteriaMet=True and Failed=true conditions"))
 	}
 	if successCriteriaMet && failureTarget {
 		allErrs = append(allErrs, field.Invalid(conditionsPath, field.OmitValueType{}, "cannot set SuccessCriteriaMet=True and FailureTarget=true conditions"))
-	}
-	if job.Spec.SuccessPolicy == nil && successCriteriaMet {
-		allErrs = append(allErrs, field.Invalid(conditionsPath, field.OmitValueType{}, "cannot set SuccessCriteriaMet=True for Job without SuccessPolicy"))
 	}
 	if job.Spec.SuccessPolicy != nil && !successCriteriaMet && complete {
 		allErrs = append(allErrs, field.Invalid(conditionsPath, field.OmitValueType{}, "cannot set Complete=True for Job with SuccessPolicy unless SuccessCriteriaMet=True"))
@@ -207,9 +203,8 @@ func validateJobStatusTransition(job, old *batchv1.Job, fldPath *field.Path, che
 	if s.CompletionTime != nil && o.CompletionTime != nil && !timeEqual(s.CompletionTime, o.CompletionTime) {
 		allErrs = append(allErrs, field.Invalid(fldPath.Child("completionTime"), s.CompletionTime, "completionTime cannot be mutated"))
 	}
-	// Setting startTime for the first time is the normal transition; changing or removing it is only
-	// allowed while the Job is suspended.
-	if checks.startTimeChangeForUnsuspendedJob && o.StartTime != nil && !ptr.Deref(job.Spec.Suspend, false) {
+	// startTime may be set, and reset on resume; it may only be removed while the Job is suspended.
+	if checks.startTimeChangeForUnsuspendedJob && o.StartTime != nil && s.StartTime == nil && !ptr.Deref(job.Spec.Suspend, false) {
 		allErrs = append(allErrs, field.Required(fldPath.Child("startTime"), "startTime cannot be removed for unsuspended job"))
 	}
 	oldMet := isConditionTrue(o.Conditions, batchv1.JobSuccessCriteriaMet)

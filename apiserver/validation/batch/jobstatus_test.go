@@ -90,7 +90,6 @@ func TestValidateJobStatusUpdate(t *testing.T) {
 			j.Status.StartTime, j.Status.CompletionTime = &t1, &t0
 		}, field.ErrorList{
 			field.Invalid(statusPath.Child("completionTime"), nil, "completionTime cannot be set before startTime"),
-			field.Required(statusPath.Child("startTime"), "startTime cannot be removed for unsuspended job"),
 		}},
 		{"finished job may not have active pods", runningJob, func(j *batchv1.Job) {
 			j.Status.Conditions = []batchv1.JobCondition{cond(batchv1.JobFailed)}
@@ -134,9 +133,10 @@ func TestValidateJobStatusUpdate(t *testing.T) {
 		}, field.ErrorList{
 			field.Invalid(statusPath.Child("completionTime"), nil, "completionTime cannot be mutated"),
 		}},
-		{"start time may not change while running", runningJob, func(j *batchv1.Job) { j.Status.StartTime = &t1 }, field.ErrorList{
+		{"start time may not be removed while running", runningJob, func(j *batchv1.Job) { j.Status.StartTime = nil }, field.ErrorList{
 			field.Required(statusPath.Child("startTime"), "startTime cannot be removed for unsuspended job"),
 		}},
+		{"start time may be reset when a job resumes", runningJob, func(j *batchv1.Job) { j.Status.StartTime = &t1 }, nil},
 		{"start time may be cleared while suspended", func() *batchv1.Job { j := runningJob(); j.Spec.Suspend = ptr.To(true); return j }, func(j *batchv1.Job) {
 			j.Status.StartTime, j.Status.Active = nil, 0
 		}, nil},
@@ -160,12 +160,9 @@ func TestValidateJobStatusUpdate(t *testing.T) {
 		{"failed and completed indexes may not overlap", runningIndexedJob, func(j *batchv1.Job) { j.Status.FailedIndexes = ptr.To("2,5") }, field.ErrorList{
 			field.Invalid(statusPath.Child("failedIndexes"), nil, "failedIndexes and completedIndexes overlap at index: 2"),
 		}},
-		{"SuccessCriteriaMet needs an indexed job with a success policy", runningJob, func(j *batchv1.Job) {
+		{"SuccessCriteriaMet may come before Complete on any job", runningJob, func(j *batchv1.Job) {
 			j.Status.Conditions = []batchv1.JobCondition{cond(batchv1.JobSuccessCriteriaMet)}
-		}, field.ErrorList{
-			field.Invalid(conditions, nil, "cannot set SuccessCriteriaMet to NonIndexed Job"),
-			field.Invalid(conditions, nil, "cannot set SuccessCriteriaMet=True for Job without SuccessPolicy"),
-		}},
+		}, nil},
 		{"a job with a success policy completes only after SuccessCriteriaMet", func() *batchv1.Job {
 			j := runningIndexedJob()
 			j.Spec.SuccessPolicy = &batchv1.SuccessPolicy{Rules: []batchv1.SuccessPolicyRule{{SucceededCount: ptr.To[int32](3)}}}
