@@ -390,23 +390,7 @@ func hashOf(rev *appsv1.ControllerRevision) string {
 
 // revisions returns ds's revisions, sorted, adopting the orphans its selector matches.
 func (r *Reconciler) revisions(ctx context.Context, ds *appsv1.DaemonSet, selector labels.Selector, adopt *adoption) ([]*appsv1.ControllerRevision, error) {
-	revisions, err := r.history.List(ctx, ds, selector)
-	if err != nil {
-		return nil, err
-	}
-	for i, rev := range revisions {
-		if metav1.GetControllerOfNoCopy(rev) != nil {
-			continue
-		}
-		if err := adopt.allowed(ctx); err != nil {
-			return nil, fmt.Errorf("adopt controller revisions: %w", err)
-		}
-		if revisions[i], err = r.history.Adopt(ctx, ds, dsKind, rev); err != nil {
-			return nil, err
-		}
-	}
-	history.Sort(revisions)
-	return revisions, nil
+	return r.history.Claim(ctx, ds, dsKind, selector, adopt.allowed)
 }
 
 // claimPods returns the pods ds controls, after adopting the orphans its selector matches and releasing

@@ -181,23 +181,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 
 // revisions returns set's revisions, adopting the orphans its selector matches.
 func (r *Reconciler) revisions(ctx context.Context, set *appsv1.StatefulSet, selector labels.Selector, adopt *adoption) ([]*appsv1.ControllerRevision, error) {
-	revisions, err := r.history.List(ctx, set, selector)
-	if err != nil {
-		return nil, err
-	}
-	for i, rev := range revisions {
-		if metav1.GetControllerOfNoCopy(rev) != nil {
-			continue
-		}
-		if err := adopt.allowed(ctx); err != nil {
-			return nil, fmt.Errorf("adopt controller revisions: %w", err)
-		}
-		if revisions[i], err = r.history.Adopt(ctx, set, setKind, rev); err != nil {
-			return nil, err
-		}
-	}
-	history.Sort(revisions)
-	return revisions, nil
+	return r.history.Claim(ctx, set, setKind, selector, adopt.allowed)
 }
 
 // claimPods returns the pods set controls, after adopting the orphans its selector matches whose names

@@ -309,6 +309,29 @@ func (s Store) Adopt(ctx context.Context, owner metav1.Object, ownerKind schema.
 	return adopted, nil
 }
 
+// Claim returns owner's revisions, sorted, after adopting the orphans selector matches. mayAdopt is
+// asked before each adoption (upstream re-reads the owner to be sure it is not being deleted).
+func (s Store) Claim(ctx context.Context, owner metav1.Object, ownerKind schema.GroupVersionKind, selector labels.Selector,
+	mayAdopt func(context.Context) error) ([]*appsv1.ControllerRevision, error) {
+	revisions, err := s.List(ctx, owner, selector)
+	if err != nil {
+		return nil, err
+	}
+	for i, rev := range revisions {
+		if metav1.GetControllerOfNoCopy(rev) != nil {
+			continue
+		}
+		if err := mayAdopt(ctx); err != nil {
+			return nil, fmt.Errorf("adopt controller revisions: %w", err)
+		}
+		if revisions[i], err = s.Adopt(ctx, owner, ownerKind, rev); err != nil {
+			return nil, err
+		}
+	}
+	Sort(revisions)
+	return revisions, nil
+}
+
 // Current returns the revision recording data, the owner's present state, given the owner's sorted
 // revisions: the newest of them if it already records data; else the newest revision recording data,
 // renumbered to come last (the owner went back to an earlier state, as `kubectl rollout undo` does);
