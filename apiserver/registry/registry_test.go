@@ -14,6 +14,7 @@ import (
 	autoscalingv1 "k8s.io/api/autoscaling/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
 	eventsv1 "k8s.io/api/events/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apiextensionsclient "k8s.io/apiextensions-apiserver/pkg/client/clientset/clientset"
@@ -707,4 +708,32 @@ func ignoreNotFound(err error) error {
 		return nil
 	}
 	return err
+}
+
+func TestEndpointSliceGenerationCountsEndpointChangesNotLabels(t *testing.T) {
+	env := testenv.New(t)
+	slices := kubernetes.NewForConfigOrDie(env.Config).DiscoveryV1().EndpointSlices(ns)
+	ctx := context.Background()
+	created, err := slices.Create(ctx, &discoveryv1.EndpointSlice{
+		ObjectMeta:  metav1.ObjectMeta{Name: "web-1"},
+		AddressType: discoveryv1.AddressTypeIPv4,
+		Endpoints:   []discoveryv1.Endpoint{{Addresses: []string{"10.42.0.5"}}},
+	}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	created.Labels = map[string]string{"extra": "label"}
+	labelled, err := slices.Update(ctx, created, metav1.UpdateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	labelled.Endpoints = append(labelled.Endpoints, discoveryv1.Endpoint{Addresses: []string{"10.42.0.6"}})
+	grown, err := slices.Update(ctx, labelled, metav1.UpdateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if created.Generation != 1 || labelled.Generation != 1 || grown.Generation != 2 {
+		t.Errorf("generations: created %d, after a label %d, after an endpoint %d; want 1, 1, 2",
+			created.Generation, labelled.Generation, grown.Generation)
+	}
 }

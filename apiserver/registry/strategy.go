@@ -60,8 +60,7 @@ func (s *strategy) PrepareForUpdate(ctx context.Context, obj, old runtime.Object
 		o, err2 := meta.Accessor(old)
 		if err1 == nil && err2 == nil {
 			generation := o.GetGeneration()
-			if spec, oldSpec := topField(obj, "Spec"), topField(old, "Spec"); spec.IsValid() &&
-				!equality.Semantic.DeepEqual(spec.Interface(), oldSpec.Interface()) {
+			if desiredStateChanged(obj, old) {
 				generation++
 			}
 			m.SetGeneration(generation)
@@ -145,6 +144,25 @@ func (s statusStrategy) GetResetFields() map[fieldpath.APIVersion]*fieldpath.Set
 }
 
 // topField is the value of the top-level struct field name of obj, or an invalid Value when there is none.
+// desiredStateChanged says whether an update changes what metadata.generation counts: the spec, or for
+// kinds without one (EndpointSlice), every top-level field but the type and object metadata.
+func desiredStateChanged(obj, old runtime.Object) bool {
+	if spec := topField(obj, "Spec"); spec.IsValid() {
+		return !equality.Semantic.DeepEqual(spec.Interface(), topField(old, "Spec").Interface())
+	}
+	v, ov := reflect.ValueOf(obj).Elem(), reflect.ValueOf(old).Elem()
+	for i := 0; i < v.NumField(); i++ {
+		switch v.Type().Field(i).Name {
+		case "TypeMeta", "ObjectMeta", "Status":
+			continue
+		}
+		if !equality.Semantic.DeepEqual(v.Field(i).Interface(), ov.Field(i).Interface()) {
+			return true
+		}
+	}
+	return false
+}
+
 func topField(obj runtime.Object, name string) reflect.Value {
 	return reflect.ValueOf(obj).Elem().FieldByName(name)
 }
