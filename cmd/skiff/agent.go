@@ -35,6 +35,7 @@ type agentOptions struct {
 	latency                              time.Duration
 	verbosity                            int
 	labels                               map[string]string
+	leaseSeconds                         int
 }
 
 func agentCommand() *cobra.Command {
@@ -66,6 +67,7 @@ NODE-NAME when N is 1), the same names at every start with the same flags.`,
 	f.BoolVar(&o.simulate, "simulate", false, "run simulated nodes: pods pretend to run (see package nodeagent/runtime/simulated)")
 	f.IntVar(&o.nodes, "nodes", 1, "number of simulated nodes to run (with --simulate)")
 	f.DurationVar(&o.latency, "simulate-latency", 0, "how long a simulated container takes to start")
+	f.IntVar(&o.leaseSeconds, "node-lease-duration-seconds", 40, "duration of the nodes' Lease; it is renewed every quarter of it")
 	f.StringToStringVar(&o.labels, "node-labels", nil, "labels to add to the node(s) at registration, key=value,...")
 	f.IntVarP(&o.verbosity, "v", "v", 0, "log verbosity")
 	return cmd
@@ -109,12 +111,13 @@ func runAgent(cmd *cobra.Command, o agentOptions) error {
 	}
 	fmt.Fprintf(cmd.OutOrStdout(), "skiff agent: %d simulated node(s) %s on %s\n", len(names), describeNames(names), cfg.Host)
 	err = nodeagent.Run(ctx, nodeagent.Config{
-		Client:    client,
-		Runtime:   simulated.New(simulated.Options{Latency: o.latency}),
-		NodeNames: names,
-		NodeIP:    o.nodeIP,
-		Labels:    o.labels,
-		Logger:    zapr.NewLogger(logger.Named("agent")),
+		Client:        client,
+		Runtime:       simulated.New(simulated.Options{Latency: o.latency}),
+		NodeNames:     names,
+		NodeIP:        o.nodeIP,
+		Labels:        o.labels,
+		LeaseDuration: time.Duration(o.leaseSeconds) * time.Second,
+		Logger:        zapr.NewLogger(logger.Named("agent")),
 	})
 	if err != nil {
 		return err
@@ -137,6 +140,8 @@ func (o *agentOptions) validate() ([]string, error) {
 		return nil, fmt.Errorf("--nodes %d: at least one node", o.nodes)
 	case o.nodes > 1 && !o.simulate:
 		return nil, errors.New("--nodes runs simulated nodes: add --simulate")
+	case o.leaseSeconds < 1:
+		return nil, fmt.Errorf("--node-lease-duration-seconds %d: at least 1", o.leaseSeconds)
 	case o.latency < 0:
 		return nil, errors.New("--simulate-latency may not be negative")
 	}
