@@ -154,6 +154,7 @@ func benchScheduler(ctx context.Context, bin string, nodes, pods, workers int) (
 	}
 	r.Seconds = last.Sub(first).Seconds()
 	r.PodsPerSec = float64(pods) / r.Seconds
+	fmt.Fprintf(os.Stderr, "bench: scheduler bound %d pods on %d nodes in %.1f s: %.0f pods/s\n", pods, nodes, r.Seconds, r.PodsPerSec)
 
 	// The same cluster, now with the server running its controllers: memory once every pod runs.
 	if err := c.server.process.stop(); err != nil {
@@ -172,7 +173,7 @@ func benchScheduler(ctx context.Context, bin string, nodes, pods, workers int) (
 		return r.PodsRunning == pods, nil
 	})
 	if err != nil {
-		return r, fmt.Errorf("%d of %d pods running: %w", r.PodsRunning, pods, err)
+		return r, fmt.Errorf("%d of %d pods running: %w\nagent log:\n%s", r.PodsRunning, pods, err, tail(c.agent.logs.String()))
 	}
 	// Let the informers and caches settle after the burst of status updates.
 	time.Sleep(10 * time.Second)
