@@ -20,6 +20,8 @@ import (
 	"path/filepath"
 	"slices"
 	"time"
+
+	"github.com/skiffhq/skiff/internal/atomicfile"
 )
 
 const (
@@ -244,35 +246,10 @@ func writePair(certPath, keyPath string, kp KeyPair) error {
 	if err := os.MkdirAll(filepath.Dir(certPath), 0o700); err != nil {
 		return err
 	}
-	if err := writeFileAtomic(keyPath, kp.KeyPEM, 0o600); err != nil {
+	if err := atomicfile.Write(keyPath, kp.KeyPEM, 0o600); err != nil {
 		return err
 	}
-	return writeFileAtomic(certPath, kp.CertPEM, 0o644)
-}
-
-// writeFileAtomic replaces path with data so that a crash leaves the old or the new file, never half.
-func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Chmod(mode); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
+	return atomicfile.Write(certPath, kp.CertPEM, 0o644)
 }
 
 func serial() *big.Int {

@@ -24,6 +24,8 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+
+	"github.com/skiffhq/skiff/internal/atomicfile"
 )
 
 // Files kept in the agent's data dir.
@@ -259,7 +261,7 @@ func save(dir, server string, caPEM, certPEM, keyPEM []byte) error {
 		mode os.FileMode
 	}{{keyFile, keyPEM, 0o600}, {certFile, certPEM, 0o644}, {caFile, caPEM, 0o644}}
 	for _, f := range files {
-		if err := writeFileAtomic(filepath.Join(abs, f.name), f.data, f.mode); err != nil {
+		if err := atomicfile.Write(filepath.Join(abs, f.name), f.data, f.mode); err != nil {
 			return fmt.Errorf("keep node credentials: %w", err)
 		}
 	}
@@ -272,36 +274,8 @@ func save(dir, server string, caPEM, certPEM, keyPEM []byte) error {
 	if err != nil {
 		return fmt.Errorf("kubeconfig: %w", err)
 	}
-	if err := writeFileAtomic(filepath.Join(abs, KubeconfigFile), data, 0o600); err != nil {
+	if err := atomicfile.Write(filepath.Join(abs, KubeconfigFile), data, 0o600); err != nil {
 		return fmt.Errorf("write kubeconfig: %w", err)
 	}
 	return nil
-}
-
-// writeFileAtomic replaces path with data so that a crash leaves the old or the new file, never half.
-func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return err
-	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Chmod(mode); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
 }
