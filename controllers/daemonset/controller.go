@@ -19,7 +19,6 @@ package daemonset
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"sync"
@@ -47,6 +46,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/skiffhq/skiff/controllers/internal/history"
+	"github.com/skiffhq/skiff/controllers/internal/ownership"
 )
 
 const (
@@ -162,12 +162,13 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		nodes[i] = &nodeList.Items[i]
 	}
 
-	adopt := &adoption{reader: r.reader, ds: ds}
+	adopt := ownership.NewAdoption(r.reader, ds, dsKind, &appsv1.DaemonSet{})
 	revisions, err := r.revisions(ctx, ds, selector, adopt)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	pods, err := r.claimPods(ctx, ds, selector, adopt)
+	pods, err := ownership.PodClaim{Client: r.Client, Owner: ds, Kind: dsKind, Selector: selector, OwnerIndex: ownerIndex,
+		Adoption: adopt}.Claim(ctx)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
@@ -389,69 +390,8 @@ func hashOf(rev *appsv1.ControllerRevision) string {
 }
 
 // revisions returns ds's revisions, sorted, adopting the orphans its selector matches.
-func (r *Reconciler) revisions(ctx context.Context, ds *appsv1.DaemonSet, selector labels.Selector, adopt *adoption) ([]*appsv1.ControllerRevision, error) {
-	return r.history.Claim(ctx, ds, dsKind, selector, adopt.allowed)
-}
-
-// claimPods returns the pods ds controls, after adopting the orphans its selector matches and releasing
-// its pods that no longer match.
-func (r *Reconciler) claimPods(ctx context.Context, ds *appsv1.DaemonSet, selector labels.Selector, adopt *adoption) ([]*corev1.Pod, error) {
-	var owned, matching corev1.PodList
-	if err := r.Client.List(ctx, &owned, client.InNamespace(ds.Namespace), client.MatchingFields{ownerIndex: string(ds.UID)}); err != nil {
-		return nil, fmt.Errorf("list pods of daemonset %s/%s: %w", ds.Namespace, ds.Name, err)
-	}
-	if err := r.Client.List(ctx, &matching, client.InNamespace(ds.Namespace), client.MatchingLabelsSelector{Selector: selector}); err != nil {
-		return nil, fmt.Errorf("list pods of daemonset %s/%s: %w", ds.Namespace, ds.Name, err)
-	}
-	seen := map[types.UID]bool{}
-	var pods []*corev1.Pod
-	var errs []error
-	for _, list := range [][]corev1.Pod{owned.Items, matching.Items} {
-		for i := range list {
-			pod := &list[i]
-			if seen[pod.UID] {
-				continue
-			}
-			seen[pod.UID] = true
-			match := selector.Matches(labels.Set(pod.Labels))
-			ref := metav1.GetControllerOfNoCopy(pod)
-			switch {
-			case ref != nil && ref.UID != ds.UID:
-			case ref != nil && match:
-				pods = append(pods, pod)
-			case ref != nil:
-				if err := r.patchOwner(ctx, pod, map[string]any{"$patch": "delete", "uid": ds.UID}); err != nil &&
-					!apierrors.IsNotFound(err) && !apierrors.IsInvalid(err) {
-					errs = append(errs, fmt.Errorf("release pod %s/%s: %w", pod.Namespace, pod.Name, err))
-				}
-			case !match || pod.DeletionTimestamp != nil:
-			default:
-				if err := adopt.allowed(ctx); err != nil {
-					errs = append(errs, fmt.Errorf("adopt pod %s: %w", pod.Name, err))
-					continue
-				}
-				adopted := pod.DeepCopy()
-				switch err := r.patchOwner(ctx, adopted, metav1.NewControllerRef(ds, dsKind)); {
-				case apierrors.IsNotFound(err):
-				case err != nil:
-					errs = append(errs, fmt.Errorf("adopt pod %s/%s: %w", pod.Namespace, pod.Name, err))
-				default:
-					pods = append(pods, adopted)
-				}
-			}
-		}
-	}
-	return pods, errors.Join(errs...)
-}
-
-// patchOwner adds (or, with a "$patch": "delete" directive, removes) an owner reference of pod, on
-// condition that pod is still the object of that UID.
-func (r *Reconciler) patchOwner(ctx context.Context, pod *corev1.Pod, ref any) error {
-	patch, err := json.Marshal(map[string]any{"metadata": map[string]any{"ownerReferences": []any{ref}, "uid": pod.UID}})
-	if err != nil {
-		return err
-	}
-	return r.Client.Patch(ctx, pod, client.RawPatch(types.StrategicMergePatchType, patch))
+func (r *Reconciler) revisions(ctx context.Context, ds *appsv1.DaemonSet, selector labels.Selector, adopt *ownership.Adoption) ([]*appsv1.ControllerRevision, error) {
+	return r.history.Claim(ctx, ds, dsKind, selector, adopt.Allowed)
 }
 
 // writeStatus stores status if it differs from ds's. A conflict means ds changed since the cache showed
@@ -467,32 +407,6 @@ func (r *Reconciler) writeStatus(ctx context.Context, ds *appsv1.DaemonSet, stat
 		return fmt.Errorf("update status of daemonset %s/%s: %w", ds.Namespace, ds.Name, err)
 	}
 	return nil
-}
-
-// adoption checks, once per sync and only if something is to be adopted, that the DaemonSet is still
-// the one the cache showed and is not being deleted.
-type adoption struct {
-	reader client.Reader
-	ds     *appsv1.DaemonSet
-	done   bool
-	err    error
-}
-
-func (a *adoption) allowed(ctx context.Context) error {
-	if a.done {
-		return a.err
-	}
-	a.done = true
-	fresh := &appsv1.DaemonSet{}
-	switch err := a.reader.Get(ctx, client.ObjectKeyFromObject(a.ds), fresh); {
-	case err != nil:
-		a.err = err
-	case fresh.UID != a.ds.UID:
-		a.err = fmt.Errorf("original DaemonSet %s/%s is gone: got uid %s, wanted %s", a.ds.Namespace, a.ds.Name, fresh.UID, a.ds.UID)
-	case fresh.DeletionTimestamp != nil:
-		a.err = fmt.Errorf("%s/%s has just been deleted at %v", a.ds.Namespace, a.ds.Name, fresh.DeletionTimestamp)
-	}
-	return a.err
 }
 
 // controllerKey is the DaemonSet controlling obj, if one does.

@@ -25,7 +25,6 @@ package statefulset
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -51,6 +50,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/skiffhq/skiff/controllers/internal/history"
+	"github.com/skiffhq/skiff/controllers/internal/ownership"
 )
 
 // ownerIndex indexes pods by the UID of the StatefulSet that controls them.
@@ -116,13 +116,14 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		log.FromContext(ctx).Error(err, "statefulset has no valid selector, skipping it")
 		return ctrl.Result{}, nil
 	}
-	adopt := &adoption{reader: r.reader, set: set}
+	adopt := ownership.NewAdoption(r.reader, set, setKind, &appsv1.StatefulSet{})
 
 	revisions, err := r.revisions(ctx, set, selector, adopt)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	pods, err := r.claimPods(ctx, set, selector, adopt)
+	pods, err := ownership.PodClaim{Client: r.Client, Owner: set, Kind: setKind, Selector: selector, OwnerIndex: ownerIndex,
+		Member: func(pod *corev1.Pod) bool { return isMemberOf(set, pod) }, Adoption: adopt}.Claim(ctx)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
@@ -180,95 +181,8 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 }
 
 // revisions returns set's revisions, adopting the orphans its selector matches.
-func (r *Reconciler) revisions(ctx context.Context, set *appsv1.StatefulSet, selector labels.Selector, adopt *adoption) ([]*appsv1.ControllerRevision, error) {
-	return r.history.Claim(ctx, set, setKind, selector, adopt.allowed)
-}
-
-// claimPods returns the pods set controls, after adopting the orphans its selector matches whose names
-// make them members of set, and releasing its pods that no longer match.
-func (r *Reconciler) claimPods(ctx context.Context, set *appsv1.StatefulSet, selector labels.Selector, adopt *adoption) ([]*corev1.Pod, error) {
-	var owned, matching corev1.PodList
-	if err := r.Client.List(ctx, &owned, client.InNamespace(set.Namespace), client.MatchingFields{ownerIndex: string(set.UID)}); err != nil {
-		return nil, fmt.Errorf("list pods of statefulset %s/%s: %w", set.Namespace, set.Name, err)
-	}
-	if err := r.Client.List(ctx, &matching, client.InNamespace(set.Namespace), client.MatchingLabelsSelector{Selector: selector}); err != nil {
-		return nil, fmt.Errorf("list pods of statefulset %s/%s: %w", set.Namespace, set.Name, err)
-	}
-	seen := map[types.UID]bool{}
-	var pods []*corev1.Pod
-	var errs []error
-	for _, list := range [][]corev1.Pod{owned.Items, matching.Items} {
-		for i := range list {
-			pod := &list[i]
-			if seen[pod.UID] {
-				continue
-			}
-			seen[pod.UID] = true
-			match := selector.Matches(labels.Set(pod.Labels)) && isMemberOf(set, pod)
-			ref := metav1.GetControllerOfNoCopy(pod)
-			switch {
-			case ref != nil && ref.UID != set.UID:
-			case ref != nil && match:
-				pods = append(pods, pod)
-			case ref != nil:
-				if set.DeletionTimestamp == nil {
-					if err := r.releasePod(ctx, set, pod); err != nil {
-						errs = append(errs, err)
-					}
-				}
-			case set.DeletionTimestamp != nil || !match || pod.DeletionTimestamp != nil:
-			default:
-				if err := adopt.allowed(ctx); err != nil {
-					errs = append(errs, fmt.Errorf("adopt pod %s: %w", pod.Name, err))
-					continue
-				}
-				adopted, err := r.adoptPod(ctx, set, pod)
-				if err != nil {
-					errs = append(errs, err)
-					continue
-				}
-				if adopted != nil {
-					pods = append(pods, adopted)
-				}
-			}
-		}
-	}
-	return pods, errors.Join(errs...)
-}
-
-// adoptPod makes set the controller of the orphan pod; nil if the pod is gone.
-func (r *Reconciler) adoptPod(ctx context.Context, set *appsv1.StatefulSet, pod *corev1.Pod) (*corev1.Pod, error) {
-	patch, err := json.Marshal(map[string]any{"metadata": map[string]any{
-		"ownerReferences": []metav1.OwnerReference{*metav1.NewControllerRef(set, setKind)},
-		"uid":             pod.UID,
-	}})
-	if err != nil {
-		return nil, err
-	}
-	adopted := pod.DeepCopy()
-	if err := r.Client.Patch(ctx, adopted, client.RawPatch(types.StrategicMergePatchType, patch)); err != nil {
-		if apierrors.IsNotFound(err) {
-			return nil, nil
-		}
-		return nil, fmt.Errorf("adopt pod %s/%s: %w", pod.Namespace, pod.Name, err)
-	}
-	return adopted, nil
-}
-
-// releasePod removes set's owner reference from pod.
-func (r *Reconciler) releasePod(ctx context.Context, set *appsv1.StatefulSet, pod *corev1.Pod) error {
-	patch, err := json.Marshal(map[string]any{"metadata": map[string]any{
-		"ownerReferences": []map[string]any{{"$patch": "delete", "uid": set.UID}},
-		"uid":             pod.UID,
-	}})
-	if err != nil {
-		return err
-	}
-	err = r.Client.Patch(ctx, pod.DeepCopy(), client.RawPatch(types.StrategicMergePatchType, patch))
-	if err != nil && !apierrors.IsNotFound(err) && !apierrors.IsInvalid(err) {
-		return fmt.Errorf("release pod %s/%s: %w", pod.Namespace, pod.Name, err)
-	}
-	return nil
+func (r *Reconciler) revisions(ctx context.Context, set *appsv1.StatefulSet, selector labels.Selector, adopt *ownership.Adoption) ([]*appsv1.ControllerRevision, error) {
+	return r.history.Claim(ctx, set, setKind, selector, adopt.Allowed)
 }
 
 // claims returns the claims in set's namespace by name; none for a set without claim templates.
@@ -523,32 +437,6 @@ func title(verb string) string {
 		return ""
 	}
 	return string(verb[0]-'a'+'A') + verb[1:]
-}
-
-// adoption checks, once per sync and only if something is to be adopted, that the set is still the
-// one the cache showed and is not being deleted: an orphan must not be adopted by a set on its way out.
-type adoption struct {
-	reader client.Reader
-	set    *appsv1.StatefulSet
-	done   bool
-	err    error
-}
-
-func (a *adoption) allowed(ctx context.Context) error {
-	if a.done {
-		return a.err
-	}
-	a.done = true
-	fresh := &appsv1.StatefulSet{}
-	switch err := a.reader.Get(ctx, client.ObjectKeyFromObject(a.set), fresh); {
-	case err != nil:
-		a.err = err
-	case fresh.UID != a.set.UID:
-		a.err = fmt.Errorf("original StatefulSet %s/%s is gone: got uid %s, wanted %s", a.set.Namespace, a.set.Name, fresh.UID, a.set.UID)
-	case fresh.DeletionTimestamp != nil:
-		a.err = fmt.Errorf("%s/%s has just been deleted at %v", a.set.Namespace, a.set.Name, fresh.DeletionTimestamp)
-	}
-	return a.err
 }
 
 // setsOfClaim maps a claim to the sets it belongs to: the set that controls it, or any set whose claim
