@@ -50,7 +50,8 @@ type PathToken struct {
 func New(c Config) (authenticator.Request, error) {
 	var all []authenticator.Request
 	if c.ClientCA != nil {
-		all = append(all, x509request.NewDynamic(c.ClientCA.VerifyOptions, x509request.CommonNameUserConversion))
+		certs := x509request.NewDynamic(c.ClientCA.VerifyOptions, x509request.CommonNameUserConversion)
+		all = append(all, newVerifiedCerts(certs, c.ClientCA.VerifyOptions))
 	}
 	if c.TokenAuthFile != "" {
 		tokens, err := tokenfile.NewCSV(c.TokenAuthFile)
