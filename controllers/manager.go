@@ -61,7 +61,10 @@ type Options struct {
 	// DefaultTolerationSeconds is how long pods without their own toleration stay on a NotReady or
 	// unreachable node before they are evicted (default 300).
 	DefaultTolerationSeconds int64
-	// Disabled names controllers not to run.
+	// Controllers selects the controllers to run, as kube-controller-manager's --controllers: "*"
+	// is every controller, "name" one, "-name" not that one (default "*").
+	Controllers []string
+	// Disabled names controllers not to run, whatever Controllers says.
 	Disabled []string
 	// Logger receives the controllers' logs.
 	Logger logr.Logger
@@ -79,6 +82,9 @@ func (o *Options) setDefaults() {
 	}
 	if o.DefaultTolerationSeconds == 0 {
 		o.DefaultTolerationSeconds = 300
+	}
+	if len(o.Controllers) == 0 {
+		o.Controllers = []string{"*"}
 	}
 	if o.Logger.GetSink() == nil {
 		o.Logger = logr.Discard()
@@ -163,7 +169,31 @@ var all = []controller{
 	}},
 }
 
-// Names are the names of every controller, as --disable-controllers takes them.
+// enabled says whether the controller called name runs.
+func (o *Options) enabled(name string) bool {
+	if slices.Contains(o.Disabled, name) || slices.Contains(o.Controllers, "-"+name) {
+		return false
+	}
+	return slices.Contains(o.Controllers, name) || slices.Contains(o.Controllers, "*")
+}
+
+// validate refuses names of controllers that do not exist.
+func (o *Options) validate() error {
+	known := Names()
+	for _, c := range o.Controllers {
+		if name := strings.TrimPrefix(c, "-"); c != "*" && !slices.Contains(known, name) {
+			return fmt.Errorf("--controllers: unknown controller %q (known: *, %s)", name, strings.Join(known, ", "))
+		}
+	}
+	for _, d := range o.Disabled {
+		if !slices.Contains(known, d) {
+			return fmt.Errorf("--disable-controllers: unknown controller %q (known: %s)", d, strings.Join(known, ", "))
+		}
+	}
+	return nil
+}
+
+// Names are the names of every controller, as --controllers and --disable-controllers take them.
 func Names() []string {
 	var names []string
 	for _, c := range all {
@@ -175,10 +205,8 @@ func Names() []string {
 // NewManager returns a manager with every controller not disabled, ready to Start.
 func NewManager(cfg *rest.Config, opts Options) (manager.Manager, error) {
 	opts.setDefaults()
-	for _, d := range opts.Disabled {
-		if !slices.Contains(Names(), d) {
-			return nil, fmt.Errorf("unknown controller %q (known: %s)", d, strings.Join(Names(), ", "))
-		}
+	if err := opts.validate(); err != nil {
+		return nil, err
 	}
 	var lock resourcelock.Interface
 	if opts.LeaderElection && opts.LeaderElectionIdentity != "" {
@@ -211,7 +239,7 @@ func NewManager(cfg *rest.Config, opts Options) (manager.Manager, error) {
 		return nil, fmt.Errorf("controller manager: %w", err)
 	}
 	for _, c := range all {
-		if slices.Contains(opts.Disabled, c.name) {
+		if !opts.enabled(c.name) {
 			continue
 		}
 		if err := c.setup(mgr, opts); err != nil {

@@ -67,5 +67,6 @@ func addControllerFlags(cmd *cobra.Command, opts *controllers.Options) {
 	f.IntVar(&opts.NodeCIDRMaskSize, "node-cidr-mask-size", 24, "prefix length of each node's pod CIDR")
 	f.DurationVar(&opts.NodeMonitorGracePeriod, "node-monitor-grace-period", 0, "how long a node may miss heartbeats before it is NotReady (default 40s)")
 	f.Int64Var(&opts.DefaultTolerationSeconds, "default-not-ready-toleration-seconds", 300, "how long pods stay on a NotReady or unreachable node before they are evicted")
+	f.StringSliceVar(&opts.Controllers, "controllers", []string{"*"}, "controllers to run: '*' is all of them, 'foo' the one named foo, '-foo' all but foo; names: "+strings.Join(controllers.Names(), ","))
 	f.StringSliceVar(&opts.Disabled, "disable-controllers", nil, "controllers not to run, by name: "+strings.Join(controllers.Names(), ","))
 }
