@@ -39,6 +39,9 @@ type schedulerReport struct {
 	Seconds          float64 `json:"seconds"`
 	BudgetPodsPerSec float64 `json:"budgetPodsPerSecond"`
 	Anchor           string  `json:"anchor"`
+	// RunningSeconds is from the start of the server (now with its controllers) and the agent, with
+	// every pod bound, until every pod is Running.
+	RunningSeconds float64 `json:"runningSeconds"`
 	// Memory of the server (with its controllers) and of the agent holding every simulated node, once
 	// all pods run.
 	ServerRSSMiB float64 `json:"serverRssMiB"`
@@ -59,6 +62,7 @@ type cluster struct {
 	server   *server
 	agent    *process
 	agentDir string
+	nodes    int
 	client   *kubernetes.Clientset
 	cfg      *rest.Config
 }
@@ -70,7 +74,7 @@ func startCluster(ctx context.Context, bin string, nodes int, serverFlags ...str
 	if err != nil {
 		return nil, err
 	}
-	c := &cluster{bin: bin, server: s}
+	c := &cluster{bin: bin, server: s, nodes: nodes}
 	if c.cfg, err = clientcmd.BuildConfigFromFlags("", s.kubeconfig()); err != nil {
 		c.stop()
 		return nil, err
@@ -83,12 +87,22 @@ func startCluster(ctx context.Context, bin string, nodes int, serverFlags ...str
 		c.stop()
 		return nil, err
 	}
-	c.agent, err = startProcess(bin, "agent", "--server", "https://127.0.0.1:"+strconv.Itoa(s.port),
-		"--token-file", filepath.Join(s.dataDir, "node-token"), "--simulate", "--nodes", strconv.Itoa(nodes),
-		"--node-name", "sim", "--data-dir", c.agentDir)
-	if err != nil {
+	if err := c.startAgent(ctx); err != nil {
 		c.stop()
 		return nil, err
+	}
+	return c, nil
+}
+
+// startAgent starts the agent of the cluster's simulated nodes (the same nodes each time) and waits
+// until they are all Ready (at once when they were before).
+func (c *cluster) startAgent(ctx context.Context) error {
+	var err error
+	c.agent, err = startProcess(c.bin, "agent", "--server", "https://127.0.0.1:"+strconv.Itoa(c.server.port),
+		"--token-file", filepath.Join(c.server.dataDir, "node-token"), "--simulate", "--nodes", strconv.Itoa(c.nodes),
+		"--node-name", "sim", "--data-dir", c.agentDir)
+	if err != nil {
+		return err
 	}
 	err = poll(ctx, 5*time.Minute, func() (bool, error) {
 		list, err := c.client.CoreV1().Nodes().List(ctx, metav1.ListOptions{ResourceVersion: "0"})
@@ -103,29 +117,38 @@ func startCluster(ctx context.Context, bin string, nodes int, serverFlags ...str
 				}
 			}
 		}
-		return ready >= nodes, nil
+		return ready >= c.nodes, nil
 	})
 	if err != nil {
-		c.stop()
-		return nil, fmt.Errorf("%d nodes ready: %w\nagent log:\n%s", nodes, err, tail(c.agent.logs.String()))
+		return fmt.Errorf("%d nodes ready: %w\nagent log:\n%s", c.nodes, err, tail(c.agent.logs.String()))
 	}
-	return c, nil
+	return nil
+}
+
+// stopAgent stops the agent; its nodes stay in the API.
+func (c *cluster) stopAgent() error {
+	if c.agent == nil {
+		return nil
+	}
+	err := c.agent.stop()
+	c.agent = nil
+	return err
 }
 
 func (c *cluster) stop() error {
-	var errs []error
-	if c.agent != nil {
-		errs = append(errs, c.agent.stop())
-	}
+	errs := []error{c.stopAgent()}
 	if c.agentDir != "" {
 		os.RemoveAll(c.agentDir)
 	}
 	return errors.Join(append(errs, c.server.stop())...)
 }
 
-// benchScheduler creates `pods` pods on a cluster of `nodes` simulated nodes while no scheduler runs,
-// then starts `skiff controllers` and times the binds from the first to the last. It then restarts the
-// server with its own controllers and measures its memory once the pods run.
+// benchScheduler measures the scheduler as kube-scheduler's scheduler_perf does, the measure its
+// thresholds (the anchor) come from: the nodes are API objects (registered and then left by the
+// simulated agent, so nothing starts the pods being placed), `pods` pods exist before the scheduler
+// starts, and the scheduler runs alone (`skiff controllers --controllers scheduler`); binds are timed
+// from the first to the last. The same cluster then runs as a user's would, the server with all its
+// controllers and the agent back: the time until every pod runs, and the memory then, are reported.
 func benchScheduler(ctx context.Context, bin string, nodes, pods, workers int) (schedulerReport, error) {
 	r := schedulerReport{Nodes: nodes, Pods: pods, BudgetPodsPerSec: schedulerBudgetPodsPerSec, Anchor: schedulerAnchor}
 	c, err := startCluster(ctx, bin, nodes, "--disable", "agent,controllers")
@@ -133,6 +156,9 @@ func benchScheduler(ctx context.Context, bin string, nodes, pods, workers int) (
 		return r, err
 	}
 	defer c.stop()
+	if err := c.stopAgent(); err != nil {
+		return r, fmt.Errorf("stop agent: %w", err)
+	}
 	if err := createPods(ctx, c.cfg, pods, workers); err != nil {
 		return r, err
 	}
@@ -141,7 +167,7 @@ func benchScheduler(ctx context.Context, bin string, nodes, pods, workers int) (
 	if err != nil {
 		return r, err
 	}
-	ctrl, err := startProcess(bin, "controllers", "--kubeconfig", c.server.kubeconfig())
+	ctrl, err := startProcess(bin, "controllers", "--kubeconfig", c.server.kubeconfig(), "--controllers", "scheduler")
 	if err != nil {
 		return r, err
 	}
@@ -156,11 +182,16 @@ func benchScheduler(ctx context.Context, bin string, nodes, pods, workers int) (
 	r.PodsPerSec = float64(pods) / r.Seconds
 	fmt.Fprintf(os.Stderr, "bench: scheduler bound %d pods on %d nodes in %.1f s: %.0f pods/s\n", pods, nodes, r.Seconds, r.PodsPerSec)
 
-	// The same cluster, now with the server running its controllers: memory once every pod runs.
+	// The same cluster as a user runs it: the server with its controllers, and the agent.
 	if err := c.server.process.stop(); err != nil {
 		return r, fmt.Errorf("restart server after binding %d pods at %.0f/s: %w\nserver log:\n%s", pods, r.PodsPerSec, err, tail(c.server.logs.String()))
 	}
-	if _, err := c.server.start(ctx, bin, "--disable", "agent"); err != nil {
+	// The default cluster CIDR has room for 256 nodes (a /24 each), as upstream's and k3s's.
+	if _, err := c.server.start(ctx, bin, "--disable", "agent", "--cluster-cidr", clusterCIDR(nodes)); err != nil {
+		return r, err
+	}
+	start := time.Now()
+	if err := c.startAgent(ctx); err != nil {
 		return r, err
 	}
 	err = poll(ctx, 5*time.Minute, func() (bool, error) {
@@ -175,6 +206,8 @@ func benchScheduler(ctx context.Context, bin string, nodes, pods, workers int) (
 	if err != nil {
 		return r, fmt.Errorf("%d of %d pods running: %w\nagent log:\n%s", r.PodsRunning, pods, err, tail(c.agent.logs.String()))
 	}
+	r.RunningSeconds = time.Since(start).Seconds()
+	fmt.Fprintf(os.Stderr, "bench: the agent ran %d bound pods on %d nodes in %.1f s\n", pods, nodes, r.RunningSeconds)
 	// Let the informers and caches settle after the burst of status updates.
 	time.Sleep(10 * time.Second)
 	sm, err := c.server.memory()
@@ -187,6 +220,16 @@ func benchScheduler(ctx context.Context, bin string, nodes, pods, workers int) (
 	}
 	r.ServerRSSMiB, r.ServerPSSMiB, r.AgentRSSMiB = mib(sm.RSS), mib(sm.PSS), mib(am.RSS)
 	return r, nil
+}
+
+// clusterCIDR is a pod range with a /24 for each of n nodes, in 10.128.0.0/9 (apart from the service
+// range 10.43.0.0/16).
+func clusterCIDR(n int) string {
+	bits := 8 // 256 nodes
+	for 1<<bits < n && bits < 15 {
+		bits++
+	}
+	return fmt.Sprintf("10.128.0.0/%d", 24-bits)
 }
 
 // createPods creates n small pods in the bench namespace from `workers` clients.
