@@ -104,6 +104,7 @@ func runAgent(cmd *cobra.Command, o agentOptions) error {
 	// A node posts status and heartbeats, and every pod's status: kubelet's default is 50 QPS, burst 100,
 	// per node.
 	cfg.QPS, cfg.Burst = float32(50*len(names)), 100*len(names)
+	nodeagent.LimitInFlight(cfg, nodeagent.DefaultMaxInFlight)
 	cfg.UserAgent = "skiff-agent"
 	client, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
