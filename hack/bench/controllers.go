@@ -171,7 +171,8 @@ func benchScheduler(ctx context.Context, bin string, nodes, pods, workers int) (
 	if err != nil {
 		return r, err
 	}
-	first, last, err := waitBound(ctx, c.client.CoreV1().Pods(benchNamespace), list.ResourceVersion, pods, 5*time.Minute)
+	first, last, err := waitPods(ctx, c.client.CoreV1().Pods(benchNamespace), list.ResourceVersion, pods, 5*time.Minute, "bound",
+		func(p *corev1.Pod) bool { return p.Spec.NodeName != "" })
 	if stopErr := ctrl.stop(); err == nil && stopErr != nil {
 		err = fmt.Errorf("stop controllers: %w", stopErr)
 	}
@@ -190,23 +191,21 @@ func benchScheduler(ctx context.Context, bin string, nodes, pods, workers int) (
 	if _, err := c.server.start(ctx, bin, "--disable", "agent", "--cluster-cidr", clusterCIDR(nodes)); err != nil {
 		return r, err
 	}
+	// No pod has run yet: the agent was gone before they were bound.
+	if list, err = c.client.CoreV1().Pods(benchNamespace).List(ctx, metav1.ListOptions{Limit: 1}); err != nil {
+		return r, err
+	}
 	start := time.Now()
 	if err := c.startAgent(ctx); err != nil {
 		return r, err
 	}
-	err = poll(ctx, 5*time.Minute, func() (bool, error) {
-		list, err := c.client.CoreV1().Pods(benchNamespace).List(ctx, metav1.ListOptions{ResourceVersion: "0",
-			FieldSelector: "status.phase=Running"})
-		if err != nil {
-			return false, err
-		}
-		r.PodsRunning = len(list.Items)
-		return r.PodsRunning == pods, nil
-	})
+	_, last, err = waitPods(ctx, c.client.CoreV1().Pods(benchNamespace), list.ResourceVersion, pods, 5*time.Minute, "running",
+		func(p *corev1.Pod) bool { return p.Status.Phase == corev1.PodRunning })
 	if err != nil {
-		return r, fmt.Errorf("%d of %d pods running: %w\nagent log:\n%s", r.PodsRunning, pods, err, tail(c.agent.logs.String()))
+		return r, fmt.Errorf("%w\nagent log:\n%s", err, tail(c.agent.logs.String()))
 	}
-	r.RunningSeconds = time.Since(start).Seconds()
+	r.PodsRunning = pods
+	r.RunningSeconds = last.Sub(start).Seconds()
 	fmt.Fprintf(os.Stderr, "bench: the agent ran %d bound pods on %d nodes in %.1f s\n", pods, nodes, r.RunningSeconds)
 	// Let the informers and caches settle after the burst of status updates.
 	time.Sleep(10 * time.Second)
@@ -275,42 +274,42 @@ func podSpec(image string) corev1.PodSpec {
 	}}}
 }
 
-// waitBound reads pod events from rv on until n distinct pods have a node, and returns when the first
-// and the last were seen bound. A watch the server ends is resumed from the last event.
-func waitBound(ctx context.Context, pods typedcorev1.PodInterface, rv string, n int, timeout time.Duration) (first, last time.Time, err error) {
-	bound := map[types.UID]bool{}
+// waitPods reads pod events from rv on until n distinct pods are seen as match says, and returns when
+// the first and the last were seen so. A watch the server ends is resumed from the last event.
+func waitPods(ctx context.Context, pods typedcorev1.PodInterface, rv string, n int, timeout time.Duration, what string, match func(*corev1.Pod) bool) (first, last time.Time, err error) {
+	seen := map[types.UID]bool{}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	for len(bound) < n {
+	for len(seen) < n {
 		w, err := pods.Watch(ctx, metav1.ListOptions{ResourceVersion: rv, AllowWatchBookmarks: true})
 		if err != nil {
-			return first, last, fmt.Errorf("watch pods after %d binds: %w", len(bound), err)
+			return first, last, fmt.Errorf("watch pods after %d %s: %w", len(seen), what, err)
 		}
 		for ev := range w.ResultChan() {
 			if ev.Type == watch.Error {
 				w.Stop()
-				return first, last, fmt.Errorf("pod watch after %d binds: %v", len(bound), ev.Object)
+				return first, last, fmt.Errorf("pod watch after %d %s: %v", len(seen), what, ev.Object)
 			}
 			pod, isPod := ev.Object.(*corev1.Pod)
 			if !isPod {
 				continue
 			}
 			rv = pod.ResourceVersion
-			if pod.Spec.NodeName == "" || bound[pod.UID] {
+			if seen[pod.UID] || !match(pod) {
 				continue
 			}
-			bound[pod.UID] = true
+			seen[pod.UID] = true
 			last = time.Now()
 			if first.IsZero() {
 				first = last
 			}
-			if len(bound) == n {
+			if len(seen) == n {
 				break
 			}
 		}
 		w.Stop()
 		if ctx.Err() != nil {
-			return first, last, fmt.Errorf("%d of %d pods bound within %v", len(bound), n, timeout)
+			return first, last, fmt.Errorf("%d of %d pods %s within %v", len(seen), n, what, timeout)
 		}
 	}
 	return first, last, nil
