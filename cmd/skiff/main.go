@@ -19,7 +19,7 @@ func main() {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(serverCommand(), controllersCommand(), agentCommand(), versionCommand())
+	root.AddCommand(serverCommand(), controllersCommand(), agentCommand(), versionCommand(), imageCommand())
 	if err := root.Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "error:", err)
 		os.Exit(1)
