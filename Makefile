@@ -18,6 +18,7 @@ GO_TEST_FLAGS ?=
 
 build:
 	go build -ldflags "$(LDFLAGS)" -o bin/skiff ./cmd/skiff
+	CGO_ENABLED=1 go build -ldflags "-s -w" -o bin/skiff-shim ./cmd/skiff-shim
 
 run: build
 	./bin/skiff server --data-dir $(DATA_DIR)

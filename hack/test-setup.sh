@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Installs what the tests need beyond Go: a helm v3 built from the Go module proxy (into bin/tools), and
-# checks for the real kubectl the end-to-end tests drive.
+# Installs what the tests need beyond Go: a helm v3 built from the Go module proxy (into bin/tools), a C
+# toolchain for skiff-shim (cgo), and checks for the real kubectl the end-to-end tests drive.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 HELM_VERSION=${HELM_VERSION:-v3.22.0}
@@ -11,6 +11,11 @@ if ! "$tools/helm" version --short 2>/dev/null | grep -q "^${HELM_VERSION}"; the
   GOBIN="$tools" GOFLAGS=-buildvcs=false go install \
     -ldflags "-X helm.sh/helm/v3/internal/version.version=${HELM_VERSION}" \
     "helm.sh/helm/v3/cmd/helm@${HELM_VERSION}"
+fi
+# skiff-shim links runc's nsenter with cgo.
+if ! command -v gcc >/dev/null || [ ! -e /usr/include/stdio.h ]; then
+  echo "installing a C toolchain for skiff-shim"
+  apt-get update -qq && apt-get install -y -qq gcc libc6-dev
 fi
 if ! command -v kubectl >/dev/null; then
   echo "kubectl is needed on PATH for the end-to-end tests" >&2
