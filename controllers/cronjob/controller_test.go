@@ -22,25 +22,34 @@ import (
 
 const timeout = 30 * time.Second
 
-// fakeClock is real time moved forward by what the test advances it.
+// fakeClock is a clock that stands still until the test moves it. A cronjob's creationTimestamp
+// comes from the real clock, so each subtest first sets the clock to real time: a clock left ahead by
+// an earlier subtest would make every minute in between a missed schedule time of a new cronjob,
+// and a clock that followed real time could cross a minute on its own.
 type fakeClock struct {
-	mu     sync.Mutex
-	offset time.Duration
+	mu  sync.Mutex
+	now time.Time
 }
 
 func (c *fakeClock) Now() time.Time {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return time.Now().Add(c.offset)
+	return c.now
+}
+
+// reset sets the clock to real time.
+func (c *fakeClock) reset() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = time.Now()
 }
 
 // advanceToNextMinute moves the clock just past the next minute and returns that minute.
 func (c *fakeClock) advanceToNextMinute() time.Time {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	now := time.Now().Add(c.offset)
-	next := now.Truncate(time.Minute).Add(time.Minute)
-	c.offset += next.Add(time.Second).Sub(now)
+	next := c.now.Truncate(time.Minute).Add(time.Minute)
+	c.now = next.Add(time.Second)
 	return next
 }
 
@@ -52,12 +61,13 @@ type cronTest struct {
 }
 
 func TestCronJobController(t *testing.T) {
-	clock := &fakeClock{}
+	clock := &fakeClock{now: time.Now()}
 	c := &cronTest{clock: clock, Cluster: ctrltest.Start(t, func(mgr manager.Manager) error {
 		return (&Reconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorderFor("cronjob-controller"), Now: clock.Now}).SetupWithManager(mgr)
 	})}
 
 	t.Run("a job is created at each schedule time", func(t *testing.T) {
+		c.clock.reset()
 		cj := c.createCronJob(t, "every-minute", batchv1.AllowConcurrent, nil)
 		first := c.tick(t, cj)
 		job := c.waitJob(t, cj, first)
@@ -86,6 +96,7 @@ func TestCronJobController(t *testing.T) {
 	})
 
 	t.Run("Forbid skips a schedule time while a job is active, then starts the missed time", func(t *testing.T) {
+		c.clock.reset()
 		cj := c.createCronJob(t, "forbid", batchv1.ForbidConcurrent, nil)
 		first := c.tick(t, cj)
 		job := c.waitJob(t, cj, first)
@@ -104,6 +115,7 @@ func TestCronJobController(t *testing.T) {
 	})
 
 	t.Run("Replace deletes the active job and starts a new one", func(t *testing.T) {
+		c.clock.reset()
 		cj := c.createCronJob(t, "replace", batchv1.ReplaceConcurrent, nil)
 		job := c.waitJob(t, cj, c.tick(t, cj))
 		job2 := c.waitJob(t, cj, c.tick(t, cj))
@@ -116,6 +128,7 @@ func TestCronJobController(t *testing.T) {
 	})
 
 	t.Run("history limits delete the oldest finished jobs", func(t *testing.T) {
+		c.clock.reset()
 		cj := c.createCronJob(t, "history", batchv1.AllowConcurrent, func(cj *batchv1.CronJob) {
 			cj.Spec.SuccessfulJobsHistoryLimit = ptr.To(int32(1))
 			cj.Spec.FailedJobsHistoryLimit = ptr.To(int32(1))
@@ -148,6 +161,7 @@ func TestCronJobController(t *testing.T) {
 	})
 
 	t.Run("a suspended cronjob starts nothing", func(t *testing.T) {
+		c.clock.reset()
 		cj := c.createCronJob(t, "suspended", batchv1.AllowConcurrent, func(cj *batchv1.CronJob) { cj.Spec.Suspend = ptr.To(true) })
 		missed := c.tick(t, cj)
 		// A second cronjob, not suspended, proves the controller has looked at this moment.
