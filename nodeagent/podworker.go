@@ -265,6 +265,11 @@ func (w *podWorker) ensureSandbox(ctx context.Context, pod *corev1.Pod, podIP st
 			return fmt.Errorf("stop stale sandbox: %w", err)
 		}
 	}
+	if u, ok := rt.(runtime.PodCIDRUpdater); ok && !pod.Spec.HostNetwork {
+		if err := u.UpdatePodCIDR(ctx, w.node.podCIDR()); err != nil {
+			return fmt.Errorf("node pod network: %w", err)
+		}
+	}
 	if err := rt.RunPodSandbox(ctx, pod, podIP); err != nil {
 		return fmt.Errorf("run sandbox: %w", err)
 	}

@@ -66,6 +66,13 @@ type Restorer interface {
 	RestorePod(ctx context.Context, pod *corev1.Pod) error
 }
 
+// PodCIDRUpdater is implemented by runtimes that set up the node's pod network (the runc one): the
+// agent gives them the node's pod CIDR before it runs a sandbox with an address from it, as the CRI's
+// UpdateRuntimeConfig. It is called again with the same CIDR; that changes nothing.
+type PodCIDRUpdater interface {
+	UpdatePodCIDR(ctx context.Context, cidr string) error
+}
+
 // ErrNotFound says the runtime has no such sandbox or container.
 var ErrNotFound = errors.New("not found")
 
