@@ -73,6 +73,13 @@ type PodCIDRUpdater interface {
 	UpdatePodCIDR(ctx context.Context, cidr string) error
 }
 
+// VolumeRefresher is implemented by runtimes whose pods have volumes on the node: the agent calls it at
+// every sync of a running pod, so that configMap, secret and downwardAPI volumes follow their sources
+// (within the resync interval of a minute, as upstream's kubelet).
+type VolumeRefresher interface {
+	RefreshVolumes(ctx context.Context, pod *corev1.Pod) error
+}
+
 // ErrNotFound says the runtime has no such sandbox or container.
 var ErrNotFound = errors.New("not found")
 

@@ -107,8 +107,7 @@ type Runtime struct {
 	pods map[types.UID]*pod
 	// containers maps a container ID to its pod.
 	containers map[string]types.UID
-	subs       map[uint64]func(runtime.ContainerEvent)
-	nextSub    uint64
+	subs       runtime.Subscribers
 
 	ctx    context.Context // lives until Close: the shims' event streams
 	cancel context.CancelFunc
@@ -170,7 +169,7 @@ func Open(ctx context.Context, opts Options) (*Runtime, error) {
 	}
 	bg, cancel := context.WithCancel(context.Background())
 	r := &Runtime{opts: opts, pods: map[types.UID]*pod{}, containers: map[string]types.UID{},
-		subs: map[uint64]func(runtime.ContainerEvent){}, ctx: bg, cancel: cancel}
+		ctx: bg, cancel: cancel}
 	if err := r.load(ctx); err != nil {
 		cancel()
 		return nil, err
@@ -283,29 +282,10 @@ func (r *Runtime) follow(ctx context.Context, uid types.UID, c *shim.Client) {
 
 // Subscribe implements runtime.Runtime.
 func (r *Runtime) Subscribe(fn func(runtime.ContainerEvent)) (cancel func()) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	id := r.nextSub
-	r.nextSub++
-	r.subs[id] = fn
-	return func() {
-		r.mu.Lock()
-		defer r.mu.Unlock()
-		delete(r.subs, id)
-	}
+	return r.subs.Subscribe(fn)
 }
 
-func (r *Runtime) publish(ev runtime.ContainerEvent) {
-	r.mu.Lock()
-	fns := make([]func(runtime.ContainerEvent), 0, len(r.subs))
-	for _, fn := range r.subs {
-		fns = append(fns, fn)
-	}
-	r.mu.Unlock()
-	for _, fn := range fns {
-		fn(ev)
-	}
-}
+func (r *Runtime) publish(ev runtime.ContainerEvent) { r.subs.Publish(ev) }
 
 // UpdatePodCIDR implements runtime.PodCIDRUpdater: the node bridge takes the node's pod CIDR.
 func (r *Runtime) UpdatePodCIDR(_ context.Context, cidr string) error {
@@ -532,4 +512,13 @@ func (p *pod) sandbox() runtime.Sandbox {
 	}
 	return runtime.Sandbox{PodUID: p.rec.UID, Namespace: p.rec.Namespace, Name: p.rec.Name, NodeName: p.rec.NodeName,
 		IP: p.rec.IP, State: state, CreatedAt: p.rec.CreatedAt}
+}
+
+// RefreshVolumes implements runtime.VolumeRefresher.
+func (r *Runtime) RefreshVolumes(ctx context.Context, pod *corev1.Pod) error {
+	if len(pod.Spec.Volumes) == 0 {
+		return nil
+	}
+	_, err := r.opts.Resources.Volumes(ctx, pod)
+	return err
 }

@@ -59,8 +59,7 @@ type Runtime struct {
 	mu         sync.Mutex
 	pods       map[types.UID]*simPod
 	containers map[string]*simContainer
-	subs       map[uint64]func(runtime.ContainerEvent)
-	nextSub    uint64
+	subs       runtime.Subscribers
 }
 
 type simPod struct {
@@ -88,7 +87,6 @@ func New(opts Options) *Runtime {
 		latency:    opts.Latency,
 		pods:       map[types.UID]*simPod{},
 		containers: map[string]*simContainer{},
-		subs:       map[uint64]func(runtime.ContainerEvent){},
 	}
 }
 
@@ -314,35 +312,9 @@ func (r *Runtime) ListContainers(_ context.Context, podUID types.UID) ([]runtime
 }
 
 // Subscribe implements runtime.Runtime.
-func (r *Runtime) Subscribe(fn func(runtime.ContainerEvent)) func() {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	id := r.nextSub
-	r.nextSub++
-	r.subs[id] = fn
-	return func() {
-		r.mu.Lock()
-		defer r.mu.Unlock()
-		delete(r.subs, id)
-	}
-}
+func (r *Runtime) Subscribe(fn func(runtime.ContainerEvent)) func() { return r.subs.Subscribe(fn) }
 
-func (r *Runtime) emit(events ...runtime.ContainerEvent) {
-	if len(events) == 0 {
-		return
-	}
-	r.mu.Lock()
-	subs := make([]func(runtime.ContainerEvent), 0, len(r.subs))
-	for _, fn := range r.subs {
-		subs = append(subs, fn)
-	}
-	r.mu.Unlock()
-	for _, ev := range events {
-		for _, fn := range subs {
-			fn(ev)
-		}
-	}
-}
+func (r *Runtime) emit(events ...runtime.ContainerEvent) { r.subs.Publish(events...) }
 
 // RestorePod implements runtime.Restorer: the pod's sandbox and its containers' current and previous
 // instances are rebuilt from the pod's status, if the status shows that this runtime ran them.
