@@ -197,6 +197,12 @@ func (w *podWorker) syncRunning(ctx context.Context, pod *corev1.Pod, now time.T
 		return 0, false, err
 	}
 	view.PodIP, view.SandboxReady = podIP, true
+	if vr, ok := rt.(runtime.VolumeRefresher); ok {
+		if err := vr.RefreshVolumes(ctx, pod); err != nil {
+			// The containers keep what they have; the next sync tries again.
+			w.log.Error(err, "Refresh volumes")
+		}
+	}
 	actions, instances, err := w.startContainers(ctx, pod)
 	if err != nil {
 		return 0, false, err

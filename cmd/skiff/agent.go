@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/signal"
@@ -23,6 +24,7 @@ import (
 	"github.com/skiffhq/skiff/internal/logging"
 	"github.com/skiffhq/skiff/nodeagent"
 	"github.com/skiffhq/skiff/nodeagent/join"
+	"github.com/skiffhq/skiff/nodeagent/podnet"
 	"github.com/skiffhq/skiff/nodeagent/runtime/simulated"
 )
 
@@ -36,6 +38,8 @@ type agentOptions struct {
 	verbosity                            int
 	labels                               map[string]string
 	leaseSeconds                         int
+	shim                                 string
+	insecureRegistries                   []string
 }
 
 func agentCommand() *cobra.Command {
@@ -69,23 +73,13 @@ NODE-NAME when N is 1), the same names at every start with the same flags.`,
 	f.DurationVar(&o.latency, "simulate-latency", 0, "how long a simulated container takes to start")
 	f.IntVar(&o.leaseSeconds, "node-lease-duration-seconds", 40, "duration of the nodes' Lease; it is renewed every quarter of it")
 	f.StringToStringVar(&o.labels, "node-labels", nil, "labels to add to the node(s) at registration, key=value,...")
+	f.StringVar(&o.shim, "shim", "", "path of skiff-shim (default: next to skiff, else on PATH)")
+	f.StringSliceVar(&o.insecureRegistries, "insecure-registry", nil, "registries (host[:port]) to pull from over plain HTTP")
 	f.IntVarP(&o.verbosity, "v", "v", 0, "log verbosity")
 	return cmd
 }
 
 func runAgent(cmd *cobra.Command, o agentOptions) error {
-	names, err := o.validate()
-	if err != nil {
-		return err
-	}
-	if !o.simulate {
-		return errors.New("the runc runtime is not available yet; run with --simulate")
-	}
-	if o.nodeIP == "" {
-		if o.nodeIP = firstIPv4(); o.nodeIP == "" {
-			return errors.New("no non-loopback IPv4 address found on this machine: give one with --node-ip")
-		}
-	}
 	logger, err := logging.New(o.verbosity)
 	if err != nil {
 		return err
@@ -93,7 +87,21 @@ func runAgent(cmd *cobra.Command, o agentOptions) error {
 	defer logger.Sync()
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
+	return runAgentWith(ctx, cmd.OutOrStdout(), o, logger)
+}
 
+// runAgentWith runs the agent of o until ctx ends: `skiff agent`, and the agent `skiff server` runs for
+// its own machine.
+func runAgentWith(ctx context.Context, out io.Writer, o agentOptions, logger *zap.Logger) error {
+	names, err := o.validate()
+	if err != nil {
+		return err
+	}
+	if o.nodeIP == "" {
+		if o.nodeIP = firstIPv4(); o.nodeIP == "" {
+			return errors.New("no non-loopback IPv4 address found on this machine: give one with --node-ip")
+		}
+	}
 	cfg, err := o.clientConfig(ctx, logger)
 	if err != nil {
 		if ctx.Err() != nil {
@@ -110,20 +118,27 @@ func runAgent(cmd *cobra.Command, o agentOptions) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(cmd.OutOrStdout(), "skiff agent: %d simulated node(s) %s on %s\n", len(names), describeNames(names), cfg.Host)
-	err = nodeagent.Run(ctx, nodeagent.Config{
+	agentCfg := nodeagent.Config{
 		Client:        client,
-		Runtime:       simulated.New(simulated.Options{Latency: o.latency}),
 		NodeNames:     names,
 		NodeIP:        o.nodeIP,
 		Labels:        o.labels,
 		LeaseDuration: time.Duration(o.leaseSeconds) * time.Second,
 		Logger:        zapr.NewLogger(logger.Named("agent")),
-	})
-	if err != nil {
-		return err
 	}
-	return nil
+	if o.simulate {
+		agentCfg.Runtime = simulated.New(simulated.Options{Latency: o.latency})
+		fmt.Fprintf(out, "skiff agent: %d simulated node(s) %s on %s\n", len(names), describeNames(names), cfg.Host)
+	} else {
+		local, err := openLocalRuntime(ctx, o.dataDir, o.shim, o.nodeIP, o.insecureRegistries, client, zapr.NewLogger(logger.Named("runtime")))
+		if err != nil {
+			return err
+		}
+		defer local.Close()
+		agentCfg.Runtime, agentCfg.Capacity = local.runtime, local.capacity
+		fmt.Fprintf(out, "skiff agent: node %s on %s\n", names[0], cfg.Host)
+	}
+	return nodeagent.Run(ctx, agentCfg)
 }
 
 // validate checks the flags and returns the names of the nodes to run.
@@ -235,6 +250,21 @@ func defaultNodeName() string {
 	return strings.ToLower(host)
 }
 
+// onPodBridge says whether ip is the address of the node's pod bridge, which is no address of the node.
+func onPodBridge(ip net.IP) bool {
+	iface, err := net.InterfaceByName(podnet.DefaultBridge)
+	if err != nil {
+		return false
+	}
+	addrs, _ := iface.Addrs()
+	for _, a := range addrs {
+		if n, ok := a.(*net.IPNet); ok && n.IP.Equal(ip) {
+			return true
+		}
+	}
+	return false
+}
+
 // firstIPv4 is the machine's first non-loopback IPv4 address, or "".
 func firstIPv4() string {
 	addrs, err := net.InterfaceAddrs()
@@ -242,9 +272,11 @@ func firstIPv4() string {
 		return ""
 	}
 	for _, a := range addrs {
-		if n, ok := a.(*net.IPNet); ok && n.IP.To4() != nil && !n.IP.IsLoopback() && !n.IP.IsLinkLocalUnicast() {
-			return n.IP.String()
+		n, ok := a.(*net.IPNet)
+		if !ok || n.IP.To4() == nil || n.IP.IsLoopback() || n.IP.IsLinkLocalUnicast() || onPodBridge(n.IP) {
+			continue
 		}
+		return n.IP.String()
 	}
 	return ""
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -33,6 +34,7 @@ func serverCommand() *cobra.Command {
 		disable     []string
 		verbosity   int
 		ctrlOpts    controllers.Options
+		agentOpts   = agentOptions{nodes: 1, leaseSeconds: 40}
 	)
 	cmd := &cobra.Command{
 		Use:   "server",
@@ -84,6 +86,24 @@ func serverCommand() *cobra.Command {
 					return controllers.Run(ctx, server.Loopback, ctrlOpts)
 				})
 			}
+			if !slices.Contains(disable, "agent") {
+				// The server's own machine is a node: its agent joins over loopback with the join token,
+				// and keeps its images and pods in the server's data dir (so `skiff image import
+				// --data-dir` with the server's dir feeds it).
+				_, port, err := net.SplitHostPort(server.Address)
+				if err != nil {
+					return err
+				}
+				agentOpts.server = "https://" + net.JoinHostPort("127.0.0.1", port)
+				agentOpts.tokenFile = server.NodeTokenPath
+				agentOpts.dataDir = opts.DataDir
+				group.Go(func() error {
+					if err := server.WaitReady(ctx); err != nil {
+						return err
+					}
+					return runAgentWith(ctx, cmd.OutOrStdout(), agentOpts, logger.Named("node"))
+				})
+			}
 			return group.Wait()
 		},
 	}
@@ -101,6 +121,10 @@ func serverCommand() *cobra.Command {
 	f.StringVar(&opts.TokenAuthFile, "token-auth-file", "", "static bearer tokens, CSV: token,user,uid,\"group1,group2\"")
 	f.StringSliceVar(&disable, "disable", nil, "components not to run: "+strings.Join(components, ","))
 	f.IntVarP(&verbosity, "v", "v", 0, "log verbosity")
+	f.StringVar(&agentOpts.nodeName, "node-name", defaultNodeName(), "name of this machine's node")
+	f.StringVar(&agentOpts.nodeIP, "node-ip", "", "address of this machine's node (default: its first non-loopback IPv4 address)")
+	f.StringVar(&agentOpts.shim, "shim", "", "path of skiff-shim (default: next to skiff, else on PATH)")
+	f.StringSliceVar(&agentOpts.insecureRegistries, "insecure-registry", nil, "registries (host[:port]) the node pulls from over plain HTTP")
 	addControllerFlags(cmd, &ctrlOpts)
 	return cmd
 }

@@ -48,7 +48,8 @@ type cluster struct {
 	logs       *bytes.Buffer
 	// extraArgs are more flags of `skiff server`.
 	extraArgs []string
-	// disable is the server's --disable flag; empty means "agent,controllers" (the API server alone).
+	// disable is the server's --disable flag; empty means "agent,controllers" (the API server alone),
+	// "-" means nothing disabled.
 	disable string
 }
 
@@ -65,7 +66,10 @@ func (c *cluster) start() {
 	c.t.Helper()
 	c.logs = &bytes.Buffer{}
 	c.cmd = exec.Command(skiffBin, "server", "--data-dir", c.dataDir, "--bind-address", "127.0.0.1",
-		"--https-port", fmt.Sprint(c.port), "--disable", cmp.Or(c.disable, "agent,controllers"))
+		"--https-port", fmt.Sprint(c.port))
+	if c.disable != "-" {
+		c.cmd.Args = append(c.cmd.Args, "--disable", cmp.Or(c.disable, "agent,controllers"))
+	}
 	c.cmd.Args = append(c.cmd.Args, c.extraArgs...)
 	c.cmd.Stdout, c.cmd.Stderr = c.logs, c.logs
 	if err := c.cmd.Start(); err != nil {
