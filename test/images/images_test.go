@@ -75,4 +75,3 @@ func TestBuildTwiceWithTheSameInputsWritesNothing(t *testing.T) {
 		t.Errorf("a build with nothing to do took %v", took)
 	}
 }
-
