@@ -147,9 +147,9 @@ func TestAgentRefusesAWrongTokenClearly(t *testing.T) {
 	}
 	contains(t, out, "not the one the join token names")
 
-	out, err = run("--server", server, "--token", strings.TrimSpace(string(token)))
+	out, err = run("--server", server, "--token", strings.TrimSpace(string(token)), "--nodes", "3")
 	if exitCode(err) == 0 {
-		t.Errorf("agent without --simulate succeeded:\n%s", out)
+		t.Errorf("agent with --nodes 3 without --simulate succeeded:\n%s", out)
 	}
-	contains(t, out, "the runc runtime is not available yet; run with --simulate")
+	contains(t, out, "--nodes runs simulated nodes: add --simulate")
 }
