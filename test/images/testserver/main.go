@@ -10,6 +10,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"os"
@@ -31,11 +32,16 @@ func main() {
 	var err error
 	switch cmd {
 	case "serve":
-		err = serve(args)
+		var code int
+		if code, err = serve(args); err == nil {
+			os.Exit(code)
+		}
 	case "exit":
 		code := 0
 		if len(args) > 0 {
-			code, err = strconv.Atoi(args[0])
+			if code, err = strconv.Atoi(args[0]); err != nil || code < 0 || code > 255 {
+				err = fmt.Errorf("exit: %q is not an exit code (0-255)", args[0])
+			}
 		}
 		if err == nil {
 			fmt.Printf("exiting %d\n", code)
@@ -45,16 +51,9 @@ func main() {
 	case "alloc":
 		err = alloc(args)
 	case "burn":
-		for i := 0; ; i++ {
-			_ = i * i
-		}
+		burn()
 	case "sleep":
-		var d float64
-		if len(args) != 1 {
-			err = errors.New("usage: sleep SECONDS")
-		} else if d, err = strconv.ParseFloat(args[0], 64); err == nil {
-			time.Sleep(time.Duration(d * float64(time.Second)))
-		}
+		err = sleep(args)
 	case "write":
 		if len(args) != 2 {
 			err = errors.New("usage: write FILE TEXT")
@@ -85,7 +84,8 @@ func main() {
 	}
 }
 
-func serve(args []string) error {
+// serve answers HTTP until SIGTERM (exit code 0) or GET /exit (its code).
+func serve(args []string) (int, error) {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	port := os.Getenv("PORT")
 	if port == "" {
@@ -96,8 +96,11 @@ func serve(args []string) error {
 	unhealthy := fs.String("unhealthy-file", "/tmp/unhealthy", "while this file exists /healthz answers 500")
 	notready := fs.String("notready-file", "/tmp/notready", "while this file exists /readyz answers 503")
 	if err := fs.Parse(args); err != nil {
-		return err
+		return 0, err
 	}
+	// Before listening, so that a SIGTERM as soon as the port answers still shuts down gracefully.
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
 	mux := http.NewServeMux()
 	exit := make(chan int, 1)
 	hostname := func(w http.ResponseWriter, _ *http.Request) {
@@ -122,8 +125,8 @@ func serve(args []string) error {
 	mux.HandleFunc("GET /readyz", fileGate(*notready, http.StatusServiceUnavailable))
 	mux.HandleFunc("GET /exit", func(w http.ResponseWriter, r *http.Request) {
 		code, err := strconv.Atoi(r.URL.Query().Get("code"))
-		if err != nil {
-			http.Error(w, "code must be a number", http.StatusBadRequest)
+		if err != nil || code < 0 || code > 255 {
+			http.Error(w, "code must be an exit code (0-255)", http.StatusBadRequest)
 			return
 		}
 		fmt.Fprintf(w, "exiting %d\n", code)
@@ -133,7 +136,12 @@ func serve(args []string) error {
 		}
 	})
 	mux.HandleFunc("GET /dns", func(w http.ResponseWriter, r *http.Request) {
-		addrs, err := net.LookupHost(r.URL.Query().Get("name"))
+		name := r.URL.Query().Get("name")
+		if name == "" {
+			http.Error(w, "name is missing", http.StatusBadRequest)
+			return
+		}
+		addrs, err := net.LookupHost(name)
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusBadGateway)
 			return
@@ -146,26 +154,28 @@ func serve(args []string) error {
 
 	ln, err := net.Listen("tcp", *listen)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	fmt.Printf("serving on %s\n", ln.Addr())
 	srv := &http.Server{Handler: logRequests(mux), ReadHeaderTimeout: 10 * time.Second}
-	go func() { _ = srv.Serve(ln) }()
-	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
 	code := 0
 	select {
 	case sig := <-sigs:
 		fmt.Printf("%v: shutting down\n", sig)
 	case code = <-exit:
-		// Let the answer go out first.
-		time.Sleep(100 * time.Millisecond)
+		fmt.Printf("exiting %d\n", code)
+	case err := <-served:
+		return 0, err
 	}
+	// Shutdown lets requests in flight, /exit's answer among them, finish first.
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	_ = srv.Shutdown(ctx)
-	os.Exit(code)
-	return nil
+	if err := srv.Shutdown(ctx); err != nil {
+		return 0, fmt.Errorf("shutdown: %w", err)
+	}
+	return code, nil
 }
 
 // fileGate answers 200 "ok", or failCode while path exists.
@@ -179,11 +189,55 @@ func fileGate(path string, failCode int) http.HandlerFunc {
 	}
 }
 
+// logRequests prints one line per request to stdout, which becomes the container's log.
 func logRequests(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		fmt.Printf("%s %s %s\n", r.RemoteAddr, r.Method, r.URL)
-		h.ServeHTTP(w, r)
+		start := time.Now()
+		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+		h.ServeHTTP(sw, r)
+		fmt.Printf("%s %s %s %d %v\n", r.RemoteAddr, r.Method, r.URL, sw.status, time.Since(start).Round(time.Microsecond))
 	})
+}
+
+// statusWriter remembers the status a handler answered.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	w.status = code
+	w.ResponseWriter.WriteHeader(code)
+}
+
+// sleep waits SECONDS (a decimal number, or "infinity" as coreutils' sleep takes it).
+func sleep(args []string) error {
+	if len(args) != 1 {
+		return errors.New("usage: sleep SECONDS")
+	}
+	if args[0] == "infinity" || args[0] == "inf" {
+		select {}
+	}
+	d, err := strconv.ParseFloat(args[0], 64)
+	if err != nil || d < 0 || d > float64(math.MaxInt64/int64(time.Second)) {
+		return fmt.Errorf("sleep: %q is not a number of seconds", args[0])
+	}
+	time.Sleep(time.Duration(d * float64(time.Second)))
+	return nil
+}
+
+// burn keeps one CPU busy until killed.
+func burn() {
+	x := uint64(1)
+	for {
+		// A xorshift step: real work the compiler cannot drop.
+		x ^= x << 13
+		x ^= x >> 7
+		x ^= x << 17
+		if x == 0 {
+			fmt.Println(x)
+		}
+	}
 }
 
 // alloc holds MiB mebibytes of memory, each page touched so that it resides, until killed.
@@ -192,8 +246,8 @@ func alloc(args []string) error {
 		return errors.New("usage: alloc MiB")
 	}
 	n, err := strconv.Atoi(args[0])
-	if err != nil {
-		return err
+	if err != nil || n < 0 {
+		return fmt.Errorf("alloc: %q is not a number of mebibytes", args[0])
 	}
 	keep := make([][]byte, 0, n)
 	for range n {
