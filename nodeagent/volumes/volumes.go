@@ -8,13 +8,14 @@
 //	ROOT/<pod uid>/volumes/kubernetes.io~projected/<name>     several of those in one directory
 //
 // hostPath volumes are the host path itself, after the type check; a persistentVolumeClaim is the
-// directory of its bound local or hostPath PersistentVolume (made here if missing, as local-path
-// provisioners leave it to the node).
+// directory of its bound local or hostPath PersistentVolume (made 0777 here if missing, as
+// local-path provisioners leave it to the node). Secret and projected volumes live on a tmpfs of
+// their own, so that secrets never reach the disk.
 //
 // Files of configMap, secret, downwardAPI and projected volumes are written atomically, as upstream's
 // atomic writer: each version in its own timestamped directory, a `..data` link swapped by rename, and
 // each top-level name a link into `..data`; so a reader sees the old set or the new one, never a mix.
-// SetUp again rewrites them only when their content changed.
+// SetUp again, or Update, rewrites them only when their content changed.
 package volumes
 
 import (
@@ -23,9 +24,11 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
+	"time"
 
-	securejoin "github.com/cyphar/filepath-securejoin"
 	"golang.org/x/sys/unix"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -36,7 +39,8 @@ import (
 	"github.com/skiffhq/skiff/nodeagent/downward"
 )
 
-// Sources are the API objects volumes are made from.
+// Sources are the API objects volumes are made from, so that this package needs no client of its
+// own: the agent may serve them from its informers. A missing object is an apierrors NotFound error.
 type Sources interface {
 	ConfigMap(ctx context.Context, namespace, name string) (*corev1.ConfigMap, error)
 	Secret(ctx context.Context, namespace, name string) (*corev1.Secret, error)
@@ -44,8 +48,10 @@ type Sources interface {
 	PersistentVolume(ctx context.Context, name string) (*corev1.PersistentVolume, error)
 }
 
-// ClientSources reads the sources from the API server.
+// ClientSources reads the sources from the API server, one GET each.
 type ClientSources struct{ Client kubernetes.Interface }
+
+var _ Sources = ClientSources{}
 
 func (s ClientSources) ConfigMap(ctx context.Context, ns, name string) (*corev1.ConfigMap, error) {
 	return s.Client.CoreV1().ConfigMaps(ns).Get(ctx, name, metav1.GetOptions{})
@@ -69,12 +75,21 @@ type Volume struct {
 	ReadOnly bool
 }
 
-// Manager sets up and tears down pods' volumes under Root.
+// TokenFunc gives the content of a projected serviceAccountToken for pod. It is called at every
+// SetUp and Update, so it should return the same token until that needs renewing, as the kubelet's
+// token manager does; else the volume is rewritten each time.
+type TokenFunc func(ctx context.Context, pod *corev1.Pod, projection *corev1.ServiceAccountTokenProjection) ([]byte, error)
+
+// Manager sets up and tears down pods' volumes under Root, one directory per pod UID.
 type Manager struct {
 	Root    string
 	Sources Sources
 	// Allocatable is the node's, the limit of containers that set none, for resourceFieldRef.
 	Allocatable corev1.ResourceList
+	// Token makes projected serviceAccountToken files; without it they are refused.
+	Token TokenFunc
+	// Now names atomically written versions; time.Now when nil.
+	Now func() time.Time
 }
 
 // Plugin directory names, as the kubelet's.
@@ -88,6 +103,13 @@ const (
 
 func (m *Manager) podDir(uid types.UID) string { return filepath.Join(m.Root, string(uid)) }
 
+func (m *Manager) now() time.Time {
+	if m.Now != nil {
+		return m.Now()
+	}
+	return time.Now()
+}
+
 func (m *Manager) volumeDir(uid types.UID, plugin, name string) string {
 	return filepath.Join(m.podDir(uid), "volumes", plugin, name)
 }
@@ -95,6 +117,9 @@ func (m *Manager) volumeDir(uid types.UID, plugin, name string) string {
 // SetUp prepares every volume of the pod and returns them by name. It is idempotent, and refreshes
 // the content of configMap, secret, downwardAPI and projected volumes.
 func (m *Manager) SetUp(ctx context.Context, pod *corev1.Pod) (map[string]Volume, error) {
+	if err := m.validPod(pod); err != nil {
+		return nil, err
+	}
 	out := make(map[string]Volume, len(pod.Spec.Volumes))
 	for i := range pod.Spec.Volumes {
 		v := &pod.Spec.Volumes[i]
@@ -107,61 +132,111 @@ func (m *Manager) SetUp(ctx context.Context, pod *corev1.Pod) (map[string]Volume
 	return out, nil
 }
 
+// Update rewrites the content of the pod's configMap, secret, downwardAPI and projected volumes
+// whose sources changed, and leaves the others alone: for a running pod, whose other volumes are in
+// use as they are. Every volume is tried; the errors are joined.
+func (m *Manager) Update(ctx context.Context, pod *corev1.Pod) error {
+	if err := m.validPod(pod); err != nil {
+		return err
+	}
+	var errs []error
+	for i := range pod.Spec.Volumes {
+		v := &pod.Spec.Volumes[i]
+		src := v.VolumeSource
+		if src.ConfigMap == nil && src.Secret == nil && src.DownwardAPI == nil && src.Projected == nil {
+			continue
+		}
+		if _, err := m.setUp(ctx, pod, v); err != nil {
+			errs = append(errs, fmt.Errorf("volume %q: %w", v.Name, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// validPod refuses what would put the pod's volumes somewhere else than its own directory.
+func (m *Manager) validPod(pod *corev1.Pod) error {
+	if pod == nil {
+		return errors.New("no pod")
+	}
+	if err := validName("pod UID", string(pod.UID)); err != nil {
+		return err
+	}
+	for _, v := range pod.Spec.Volumes {
+		if err := validName("volume name", v.Name); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// validName refuses names that are not one path element.
+func validName(what, name string) error {
+	if name == "" || name == "." || name == ".." || strings.ContainsAny(name, "/\x00") {
+		return fmt.Errorf("invalid %s %q", what, name)
+	}
+	return nil
+}
+
 func (m *Manager) setUp(ctx context.Context, pod *corev1.Pod, v *corev1.Volume) (Volume, error) {
 	src := v.VolumeSource
 	switch {
 	case src.EmptyDir != nil:
 		dir := m.volumeDir(pod.UID, pluginEmptyDir, v.Name)
-		if src.EmptyDir.Medium == corev1.StorageMediumMemory {
-			opts := "mode=0777"
-			if l := src.EmptyDir.SizeLimit; l != nil && !l.IsZero() {
-				opts += fmt.Sprintf(",size=%d", l.Value())
+		switch src.EmptyDir.Medium {
+		case corev1.StorageMediumDefault:
+			// 0777 whatever the umask, as the kubelet: containers run as any user.
+			if err := os.MkdirAll(dir, 0o777); err != nil {
+				return Volume{}, err
+			}
+			return Volume{HostPath: dir}, os.Chmod(dir, 0o777)
+		case corev1.StorageMediumMemory:
+			var opts []string
+			if l := src.EmptyDir.SizeLimit; l != nil && l.Sign() > 0 {
+				opts = append(opts, "size="+strconv.FormatInt(l.Value(), 10))
 			}
 			return Volume{HostPath: dir}, mountTmpfs(dir, opts)
 		}
-		if err := os.MkdirAll(dir, 0o777); err != nil {
-			return Volume{}, err
-		}
-		return Volume{HostPath: dir}, os.Chmod(dir, 0o777)
+		return Volume{}, fmt.Errorf("emptyDir medium %q is not supported on this node", src.EmptyDir.Medium)
 	case src.HostPath != nil:
-		return Volume{HostPath: src.HostPath.Path}, checkHostPath(src.HostPath)
+		return Volume{HostPath: filepath.Clean(src.HostPath.Path)}, checkHostPath(src.HostPath)
 	case src.ConfigMap != nil:
 		dir := m.volumeDir(pod.UID, pluginConfigMap, v.Name)
-		files, err := m.configMapFiles(ctx, pod.Namespace, src.ConfigMap.LocalObjectReference.Name, src.ConfigMap.Items,
-			src.ConfigMap.Optional, modeOr(src.ConfigMap.DefaultMode, 0o644))
+		files, err := m.configMapFiles(ctx, pod.Namespace, src.ConfigMap.Name, src.ConfigMap.Items,
+			src.ConfigMap.Optional, modeOr(src.ConfigMap.DefaultMode, corev1.ConfigMapVolumeSourceDefaultMode))
 		if err != nil {
 			return Volume{}, err
 		}
-		return Volume{HostPath: dir, ReadOnly: true}, writeAtomic(dir, files)
+		return Volume{HostPath: dir, ReadOnly: true}, writeAtomic(dir, files, m.now())
 	case src.Secret != nil:
 		dir := m.volumeDir(pod.UID, pluginSecret, v.Name)
-		// Secrets never reach the disk.
-		if err := mountTmpfs(dir, "mode=0755"); err != nil {
-			return Volume{}, err
-		}
 		files, err := m.secretFiles(ctx, pod.Namespace, src.Secret.SecretName, src.Secret.Items, src.Secret.Optional,
-			modeOr(src.Secret.DefaultMode, 0o644))
+			modeOr(src.Secret.DefaultMode, corev1.SecretVolumeSourceDefaultMode))
 		if err != nil {
 			return Volume{}, err
 		}
-		return Volume{HostPath: dir, ReadOnly: true}, writeAtomic(dir, files)
+		// Secrets never reach the disk.
+		if err := mountTmpfs(dir, nil); err != nil {
+			return Volume{}, err
+		}
+		return Volume{HostPath: dir, ReadOnly: true}, writeAtomic(dir, files, m.now())
 	case src.DownwardAPI != nil:
 		dir := m.volumeDir(pod.UID, pluginDownward, v.Name)
-		files, err := m.downwardFiles(pod, src.DownwardAPI.Items, modeOr(src.DownwardAPI.DefaultMode, 0o644))
+		files, err := m.downwardFiles(pod, src.DownwardAPI.Items, modeOr(src.DownwardAPI.DefaultMode, corev1.DownwardAPIVolumeSourceDefaultMode))
 		if err != nil {
 			return Volume{}, err
 		}
-		return Volume{HostPath: dir, ReadOnly: true}, writeAtomic(dir, files)
+		return Volume{HostPath: dir, ReadOnly: true}, writeAtomic(dir, files, m.now())
 	case src.Projected != nil:
 		dir := m.volumeDir(pod.UID, pluginProjected, v.Name)
-		if err := mountTmpfs(dir, "mode=0755"); err != nil {
-			return Volume{}, err
-		}
 		files, err := m.projectedFiles(ctx, pod, src.Projected)
 		if err != nil {
 			return Volume{}, err
 		}
-		return Volume{HostPath: dir, ReadOnly: true}, writeAtomic(dir, files)
+		// A projection may hold secrets and tokens: on a tmpfs too, as upstream.
+		if err := mountTmpfs(dir, nil); err != nil {
+			return Volume{}, err
+		}
+		return Volume{HostPath: dir, ReadOnly: true}, writeAtomic(dir, files, m.now())
 	case src.PersistentVolumeClaim != nil:
 		path, err := m.claimPath(ctx, pod.Namespace, src.PersistentVolumeClaim.ClaimName)
 		if err != nil {
@@ -172,23 +247,17 @@ func (m *Manager) setUp(ctx context.Context, pod *corev1.Pod, v *corev1.Volume) 
 	return Volume{}, errors.New("volume type not supported on this node")
 }
 
-func modeOr(mode *int32, def os.FileMode) os.FileMode {
+// modeOr is mode's permission bits, or def when unset.
+func modeOr(mode *int32, def int32) os.FileMode {
 	if mode == nil {
-		return def
+		return os.FileMode(def) & os.ModePerm
 	}
 	return os.FileMode(*mode) & os.ModePerm
 }
 
-// file is one file of an atomically written volume.
-type file struct {
-	data []byte
-	mode os.FileMode
-}
-
-func notFound(err error) bool { return apierrors.IsNotFound(err) }
-
-// keyFiles maps data to files by items (every key when there are none), as upstream.
-func keyFiles(kind, namespace, name string, data map[string][]byte, items []corev1.KeyToPath, optional bool, mode os.FileMode) (map[string]file, error) {
+// keyFiles maps data to files by items (every key when there are none), as upstream: an item whose
+// key is missing is an error unless the source is optional.
+func keyFiles(kind, name string, data map[string][]byte, items []corev1.KeyToPath, optional bool, mode os.FileMode) (map[string]file, error) {
 	files := map[string]file{}
 	if len(items) == 0 {
 		for k, v := range data {
@@ -202,9 +271,9 @@ func keyFiles(kind, namespace, name string, data map[string][]byte, items []core
 			if optional {
 				continue
 			}
-			return nil, fmt.Errorf("%s %s/%s references non-existent %s key: %s", kind, namespace, name, kind, it.Key)
+			return nil, fmt.Errorf("%s %q references non-existent key: %s", kind, name, it.Key)
 		}
-		files[it.Path] = file{v, modeOr(it.Mode, mode)}
+		files[it.Path] = file{v, modeOr(it.Mode, int32(mode))}
 	}
 	return files, nil
 }
@@ -212,38 +281,44 @@ func keyFiles(kind, namespace, name string, data map[string][]byte, items []core
 func (m *Manager) configMapFiles(ctx context.Context, ns, name string, items []corev1.KeyToPath, optional *bool, mode os.FileMode) (map[string]file, error) {
 	opt := optional != nil && *optional
 	cm, err := m.Sources.ConfigMap(ctx, ns, name)
-	if notFound(err) && opt {
+	switch {
+	case apierrors.IsNotFound(err) && opt:
 		return map[string]file{}, nil
-	}
-	if notFound(err) {
+	case apierrors.IsNotFound(err):
 		return nil, fmt.Errorf("configmap %q not found", name)
+	case err != nil:
+		return nil, fmt.Errorf("get configmap %q: %w", name, err)
 	}
-	if err != nil {
-		return nil, err
-	}
-	data := map[string][]byte{}
+	data := make(map[string][]byte, len(cm.Data)+len(cm.BinaryData))
 	for k, v := range cm.Data {
 		data[k] = []byte(v)
 	}
 	for k, v := range cm.BinaryData {
 		data[k] = v
 	}
-	return keyFiles("configmap", ns, name, data, items, opt, mode)
+	return keyFiles("configmap", name, data, items, opt, mode)
 }
 
 func (m *Manager) secretFiles(ctx context.Context, ns, name string, items []corev1.KeyToPath, optional *bool, mode os.FileMode) (map[string]file, error) {
 	opt := optional != nil && *optional
 	s, err := m.Sources.Secret(ctx, ns, name)
-	if notFound(err) && opt {
+	switch {
+	case apierrors.IsNotFound(err) && opt:
 		return map[string]file{}, nil
-	}
-	if notFound(err) {
+	case apierrors.IsNotFound(err):
 		return nil, fmt.Errorf("secret %q not found", name)
+	case err != nil:
+		return nil, fmt.Errorf("get secret %q: %w", name, err)
 	}
-	if err != nil {
-		return nil, err
+	data := make(map[string][]byte, len(s.Data)+len(s.StringData))
+	for k, v := range s.Data {
+		data[k] = v
 	}
-	return keyFiles("secret", ns, name, s.Data, items, opt, mode)
+	// StringData is write-only on the API, but a Sources that is not the API may hold it.
+	for k, v := range s.StringData {
+		data[k] = []byte(v)
+	}
+	return keyFiles("secret", name, data, items, opt, mode)
 }
 
 func (m *Manager) downwardFiles(pod *corev1.Pod, items []corev1.DownwardAPIVolumeFile, mode os.FileMode) (map[string]file, error) {
@@ -262,15 +337,17 @@ func (m *Manager) downwardFiles(pod *corev1.Pod, items []corev1.DownwardAPIVolum
 		if err != nil {
 			return nil, fmt.Errorf("downward API file %s: %w", it.Path, err)
 		}
-		files[it.Path] = file{[]byte(v), modeOr(it.Mode, mode)}
+		files[it.Path] = file{[]byte(v), modeOr(it.Mode, int32(mode))}
 	}
 	return files, nil
 }
 
+// projectedFiles gathers the files of every source of a projected volume into one directory; a
+// later source's file wins over an earlier one of the same path.
 func (m *Manager) projectedFiles(ctx context.Context, pod *corev1.Pod, p *corev1.ProjectedVolumeSource) (map[string]file, error) {
-	mode := modeOr(p.DefaultMode, 0o644)
+	mode := modeOr(p.DefaultMode, corev1.ProjectedVolumeSourceDefaultMode)
 	files := map[string]file{}
-	for _, src := range p.Sources {
+	for i, src := range p.Sources {
 		var part map[string]file
 		var err error
 		switch {
@@ -281,9 +358,9 @@ func (m *Manager) projectedFiles(ctx context.Context, pod *corev1.Pod, p *corev1
 		case src.DownwardAPI != nil:
 			part, err = m.downwardFiles(pod, src.DownwardAPI.Items, mode)
 		case src.ServiceAccountToken != nil:
-			err = errors.New("serviceAccountToken projections need the TokenRequest API, which this cluster does not serve yet")
+			part, err = m.tokenFile(ctx, pod, src.ServiceAccountToken, mode)
 		default:
-			err = errors.New("projected source not supported on this node")
+			err = fmt.Errorf("projected source %d: not supported on this node", i)
 		}
 		if err != nil {
 			return nil, err
@@ -295,18 +372,36 @@ func (m *Manager) projectedFiles(ctx context.Context, pod *corev1.Pod, p *corev1
 	return files, nil
 }
 
+func (m *Manager) tokenFile(ctx context.Context, pod *corev1.Pod, p *corev1.ServiceAccountTokenProjection, mode os.FileMode) (map[string]file, error) {
+	if m.Token == nil {
+		return nil, fmt.Errorf("serviceAccountToken %s: this node makes no service account tokens", p.Path)
+	}
+	token, err := m.Token(ctx, pod, p)
+	if err != nil {
+		return nil, fmt.Errorf("serviceAccountToken %s: %w", p.Path, err)
+	}
+	return map[string]file{p.Path: {token, mode}}, nil
+}
+
 // claimPath is the directory of the PersistentVolume bound to the claim, made if missing.
 func (m *Manager) claimPath(ctx context.Context, ns, claim string) (string, error) {
 	pvc, err := m.Sources.PersistentVolumeClaim(ctx, ns, claim)
+	if apierrors.IsNotFound(err) {
+		return "", fmt.Errorf("persistentvolumeclaim %q not found", claim)
+	}
 	if err != nil {
-		return "", fmt.Errorf("persistentvolumeclaim %q: %w", claim, err)
+		return "", fmt.Errorf("get persistentvolumeclaim %q: %w", claim, err)
 	}
 	if pvc.Spec.VolumeName == "" || pvc.Status.Phase != corev1.ClaimBound {
 		return "", fmt.Errorf("persistentvolumeclaim %q is not bound", claim)
 	}
 	pv, err := m.Sources.PersistentVolume(ctx, pvc.Spec.VolumeName)
 	if err != nil {
-		return "", fmt.Errorf("persistentvolume %q: %w", pvc.Spec.VolumeName, err)
+		return "", fmt.Errorf("get persistentvolume %q: %w", pvc.Spec.VolumeName, err)
+	}
+	if ref := pv.Spec.ClaimRef; ref == nil || ref.Namespace != ns || ref.Name != claim ||
+		(ref.UID != "" && pvc.UID != "" && ref.UID != pvc.UID) {
+		return "", fmt.Errorf("persistentvolume %q is not bound to persistentvolumeclaim %s/%s", pv.Name, ns, claim)
 	}
 	var path string
 	switch {
@@ -320,124 +415,131 @@ func (m *Manager) claimPath(ctx context.Context, ns, claim string) (string, erro
 	if !filepath.IsAbs(path) {
 		return "", fmt.Errorf("persistentvolume %q: path %q is not absolute", pv.Name, path)
 	}
-	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+	path = filepath.Clean(path)
+	st, err := os.Stat(path)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
 		// As local-path provisioners: the directory is the node's to make, open to any user.
 		if err := os.MkdirAll(path, 0o777); err != nil {
-			return "", err
+			return "", fmt.Errorf("persistentvolume %q: %w", pv.Name, err)
 		}
 		if err := os.Chmod(path, 0o777); err != nil {
-			return "", err
+			return "", fmt.Errorf("persistentvolume %q: %w", pv.Name, err)
 		}
+	case err != nil:
+		return "", fmt.Errorf("persistentvolume %q: %w", pv.Name, err)
+	case !st.IsDir():
+		return "", fmt.Errorf("persistentvolume %q: %s is not a directory", pv.Name, path)
 	}
 	return path, nil
 }
 
-// checkHostPath checks a hostPath volume's type, creating what the *OrCreate types allow, with the
-// kubelet's messages.
-func checkHostPath(hp *corev1.HostPathVolumeSource) error {
-	t := corev1.HostPathUnset
-	if hp.Type != nil {
-		t = *hp.Type
-	}
-	path := hp.Path
-	st, err := os.Stat(path)
-	exists := err == nil
-	switch t {
-	case corev1.HostPathUnset:
-		return nil
-	case corev1.HostPathDirectoryOrCreate:
-		if !exists {
-			return os.MkdirAll(path, 0o755)
-		}
-		if !st.IsDir() {
-			return fmt.Errorf("hostPath type check failed: %s is not a directory", path)
-		}
-		return nil
-	case corev1.HostPathFileOrCreate:
-		if !exists {
-			if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-				return err
-			}
-			f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL, 0o644)
-			if err != nil && !errors.Is(err, os.ErrExist) {
-				return err
-			}
-			if f != nil {
-				f.Close()
-			}
-			return nil
-		}
-		if !st.Mode().IsRegular() {
-			return fmt.Errorf("hostPath type check failed: %s is not a file", path)
-		}
-		return nil
-	}
-	if !exists {
-		return fmt.Errorf("hostPath type check failed: %s does not exist", path)
-	}
-	ok := false
-	what := ""
-	switch t {
-	case corev1.HostPathDirectory:
-		ok, what = st.IsDir(), "a directory"
-	case corev1.HostPathFile:
-		ok, what = st.Mode().IsRegular(), "a file"
-	case corev1.HostPathSocket:
-		ok, what = st.Mode()&os.ModeSocket != 0, "a socket file"
-	case corev1.HostPathCharDev:
-		ok, what = st.Mode()&os.ModeCharDevice != 0, "a character device"
-	case corev1.HostPathBlockDev:
-		ok, what = st.Mode()&os.ModeDevice != 0 && st.Mode()&os.ModeCharDevice == 0, "a block device"
-	default:
-		return fmt.Errorf("hostPath type %q is not supported", t)
-	}
-	if !ok {
-		return fmt.Errorf("hostPath type check failed: %s is not %s", path, what)
-	}
-	return nil
-}
-
-// mountTmpfs mounts a tmpfs on dir unless one is there.
-func mountTmpfs(dir, opts string) error {
+// mountTmpfs mounts a tmpfs with opts on dir unless one is there already.
+func mountTmpfs(dir string, opts []string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	var st, parent unix.Stat_t
-	if err := unix.Stat(dir, &st); err != nil {
+	mounted, err := isMountPoint(dir)
+	if err != nil || mounted {
 		return err
 	}
-	if err := unix.Stat(filepath.Dir(dir), &parent); err != nil {
-		return err
-	}
-	if st.Dev != parent.Dev {
-		return nil // mounted already
-	}
-	if err := unix.Mount("tmpfs", dir, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, opts); err != nil {
+	if err := unix.Mount("tmpfs", dir, "tmpfs", 0, strings.Join(opts, ",")); err != nil {
 		return fmt.Errorf("mount tmpfs on %s: %w", dir, err)
 	}
 	return nil
 }
 
-// TearDown unmounts and removes every volume directory of the pod. Host paths and persistent volumes
-// are left alone: they are not under the pod's directory.
+// isMountPoint says whether something is mounted on dir, by the mount table (a bind mount of the
+// same file system would not show in device numbers).
+func isMountPoint(dir string) (bool, error) {
+	// The mount table holds paths without links.
+	real, err := filepath.EvalSymlinks(dir)
+	if err != nil {
+		return false, err
+	}
+	points, err := mountPoints()
+	if err != nil {
+		return false, err
+	}
+	return slices.Contains(points, real), nil
+}
+
+// mountPoints lists this mount namespace's mount points.
+func mountPoints() ([]string, error) {
+	b, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return nil, fmt.Errorf("read mount table: %w", err)
+	}
+	var points []string
+	for line := range strings.Lines(string(b)) {
+		fields := strings.Fields(line)
+		if len(fields) < 5 {
+			continue
+		}
+		points = append(points, unescapeMountPath(fields[4]))
+	}
+	return points, nil
+}
+
+// unescapeMountPath undoes the kernel's octal escapes (\040 for a space) of mountinfo paths.
+func unescapeMountPath(s string) string {
+	if !strings.Contains(s, `\`) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+4 <= len(s) {
+			if n, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
+				b.WriteByte(byte(n))
+				i += 3
+				continue
+			}
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
+
+// TearDown unmounts and removes every volume directory of the pod; a pod with nothing left is no
+// error. Host paths and persistent volumes are left alone: they are not under the pod's directory.
+// Nothing is removed while something under the pod's directory stays mounted, so that a removal
+// never reaches into a mounted file system.
 func (m *Manager) TearDown(_ context.Context, uid types.UID) error {
-	dir := m.podDir(uid)
-	plugins, err := os.ReadDir(filepath.Join(dir, "volumes"))
-	if err != nil && !errors.Is(err, os.ErrNotExist) {
+	if err := validName("pod UID", string(uid)); err != nil {
 		return err
 	}
-	for _, p := range plugins {
-		vols, _ := os.ReadDir(filepath.Join(dir, "volumes", p.Name()))
-		for _, v := range vols {
-			path := filepath.Join(dir, "volumes", p.Name(), v.Name())
-			for {
-				err := unix.Unmount(path, unix.MNT_DETACH)
-				if errors.Is(err, unix.EINVAL) || errors.Is(err, unix.ENOENT) {
-					break
-				}
-				if err != nil {
-					return fmt.Errorf("unmount volume %s: %w", path, err)
-				}
+	dir, err := filepath.EvalSymlinks(m.podDir(uid))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("pod %s volumes: %w", uid, err)
+	}
+	points, err := mountPoints()
+	if err != nil {
+		return err
+	}
+	var under []string
+	for _, p := range points {
+		if within(dir, p) {
+			under = append(under, p)
+		}
+	}
+	// Deepest first; and as often as listed, for mounts stacked on one point.
+	slices.SortFunc(under, func(a, b string) int { return len(b) - len(a) })
+	for _, p := range under {
+		if err := unix.Unmount(p, unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOENT) {
+			return fmt.Errorf("unmount volume %s: %w", p, err)
+		}
+	}
+	if len(under) > 0 {
+		left, err := mountPoints()
+		if err != nil {
+			return err
+		}
+		for _, p := range left {
+			if within(dir, p) {
+				return fmt.Errorf("volume %s of pod %s is still mounted", p, uid)
 			}
 		}
 	}
@@ -447,26 +549,21 @@ func (m *Manager) TearDown(_ context.Context, uid types.UID) error {
 	return nil
 }
 
-// ResolveSubPath returns subPath inside the volume directory, made if it does not exist. Absolute
-// paths and paths that climb out are refused; symbolic links are resolved as if the volume were the
-// root, so that none leads out of it.
-func ResolveSubPath(volume, subPath string) (string, error) {
-	if filepath.IsAbs(subPath) {
-		return "", fmt.Errorf("subPath %q must be a relative path", subPath)
+// PodsOnDisk lists the UIDs of the pods that have a directory under Root, for the agent to tear down
+// the volumes of pods it no longer runs, after a restart say.
+func (m *Manager) PodsOnDisk() ([]types.UID, error) {
+	ents, err := os.ReadDir(m.Root)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
 	}
-	for _, part := range strings.Split(filepath.ToSlash(subPath), "/") {
-		if part == ".." {
-			return "", fmt.Errorf("subPath %q must not contain '..'", subPath)
-		}
-	}
-	path, err := securejoin.SecureJoin(volume, subPath)
 	if err != nil {
-		return "", err
+		return nil, fmt.Errorf("list pod volume directories: %w", err)
 	}
-	if _, err := os.Lstat(path); errors.Is(err, os.ErrNotExist) {
-		if err := os.MkdirAll(path, 0o755); err != nil {
-			return "", err
+	var uids []types.UID
+	for _, e := range ents {
+		if e.IsDir() {
+			uids = append(uids, types.UID(e.Name()))
 		}
 	}
-	return path, nil
+	return uids, nil
 }
