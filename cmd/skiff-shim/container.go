@@ -41,7 +41,9 @@ type container struct {
 	exited  chan struct{} // closed once rec says exited
 	fileMu  sync.Mutex    // serializes writes of the record file
 	logs    sync.WaitGroup
-	host    []*os.File // our ends of the container's stdio and its log file, closed after it exits
+	host    []*os.File // our ends of the container's stdio, closed after it exits
+	// stdio is what attach reaches; set by start, nil for a container adopted from an earlier shim.
+	stdio *attachStdio
 }
 
 func (c *container) snapshot() shim.Container {
@@ -172,16 +174,19 @@ func (s *server) start(c *container, req *shim.CreateRequest) (retErr error) {
 	if err := os.MkdirAll(filepath.Dir(req.LogPath), 0o755); err != nil {
 		return fmt.Errorf("log dir: %w", err)
 	}
-	logFile, err := os.OpenFile(req.LogPath, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o640)
+	logFile, err := openRotatingLog(req.LogPath, req.LogMaxSize, req.LogMaxFiles)
 	if err != nil {
-		return fmt.Errorf("open log: %w", err)
+		return err
 	}
 	out := &criLog{w: logFile, now: time.Now, logger: s.logger}
+	stdio := &attachStdio{}
 
 	// child are the container's ends, closed here once it runs; host are ours, kept until it exits.
 	var child, host []*os.File
-	host = append(host, logFile)
 	defer func() {
+		if retErr != nil {
+			logFile.Close()
+		}
 		for _, f := range child {
 			f.Close()
 		}
@@ -237,6 +242,7 @@ func (s *server) start(c *container, req *shim.CreateRequest) (retErr error) {
 		child, host = append(child, r), append(host, w)
 		if !req.TTY {
 			process.Stdin = r
+			stdio.stdin = w
 		}
 	}
 
@@ -249,6 +255,9 @@ func (s *server) start(c *container, req *shim.CreateRequest) (retErr error) {
 			s.destroyWhenDead(lc)
 		}
 	}()
+	if err := s.saveProcessDefaults(req.ID, spec.Process); err != nil {
+		return err
+	}
 
 	s.starting.RLock()
 	err = lc.Run(process)
@@ -259,6 +268,10 @@ func (s *server) start(c *container, req *shim.CreateRequest) (retErr error) {
 		process.ConsoleSocket.Close()
 		if master, err = recvFile(consoleParent); err == nil {
 			host = append(host, master)
+			stdio.console = master
+			if req.Stdin {
+				stdio.stdin = master
+			}
 			err = clearONLCR(master)
 		}
 	}
@@ -278,6 +291,7 @@ func (s *server) start(c *container, req *shim.CreateRequest) (retErr error) {
 		s.mu.Lock()
 		c.lc = lc
 		c.host = host
+		c.stdio = stdio
 		c.rec.State = shim.StateRunning
 		c.rec.Pid, c.rec.PidStartTime = pid, startTime
 		c.rec.StartedAt = time.Now().UTC()
@@ -298,9 +312,14 @@ func (s *server) start(c *container, req *shim.CreateRequest) (retErr error) {
 		c.logs.Add(1)
 		go func() {
 			defer c.logs.Done()
-			out.copy(st.name, st.r)
+			out.copy(st.name, stdio.tee(st.name, st.r))
 		}()
 	}
+	// The log outlives the pipes: it closes once both copies are done.
+	go func() {
+		c.logs.Wait()
+		logFile.Close()
+	}()
 	if st, err := lc.State(); err == nil {
 		c.memCgroup = st.CgroupPaths["memory"]
 		if c.memCgroup == "" {

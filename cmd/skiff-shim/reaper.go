@@ -8,9 +8,10 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// reap collects every child that exits: the containers' inits, whose status it hands to finish, and
-// anything else orphaned below the shim as its subreaper, which it just lets go. SIGCHLDs coalesce, so
-// each wake-up reaps until no zombie is left.
+// reap collects every child that exits: the containers' inits, whose status it hands to finish,
+// exec'd processes, whose status goes to their session, and anything else orphaned below the shim as
+// its subreaper, which it just lets go. SIGCHLDs coalesce, so each wake-up reaps until no zombie is
+// left.
 func (s *server) reap(sigchld <-chan os.Signal) {
 	for range sigchld {
 		s.starting.Lock()
@@ -27,7 +28,13 @@ func (s *server) reap(sigchld <-chan os.Signal) {
 			s.mu.Lock()
 			c := s.byPid[pid]
 			delete(s.byPid, pid)
+			execStatus := s.execs[pid]
+			delete(s.execs, pid)
 			s.mu.Unlock()
+			if execStatus != nil {
+				execStatus <- ws // buffered for its one status
+				continue
+			}
 			if c == nil {
 				continue
 			}

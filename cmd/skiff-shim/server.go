@@ -46,7 +46,8 @@ type server struct {
 
 	mu         sync.Mutex
 	containers map[string]*container
-	byPid      map[int]*container // own children only: the reaper's way from a pid to its container
+	byPid      map[int]*container           // own children only: the reaper's way from a pid to its container
+	execs      map[int]chan unix.WaitStatus // exec'd processes: where the reaper hands their status
 	subs       map[*subscriber]struct{}
 	closing    bool
 
@@ -66,6 +67,7 @@ func serve(ctx context.Context, dir string) error {
 		logger:     log.New(os.Stderr, "skiff-shim: ", log.LstdFlags|log.Lmicroseconds),
 		containers: map[string]*container{},
 		byPid:      map[int]*container{},
+		execs:      map[int]chan unix.WaitStatus{},
 		subs:       map[*subscriber]struct{}{},
 		stop:       make(chan struct{}),
 	}
@@ -178,6 +180,8 @@ func (s *server) routes() http.Handler {
 	})
 	mux.HandleFunc("POST /v1/containers/{id}/signal", s.handleSignal)
 	mux.HandleFunc("GET /v1/containers/{id}/wait", s.handleWait)
+	mux.HandleFunc("POST /v1/containers/{id}/exec", s.handleExec)
+	mux.HandleFunc("POST /v1/containers/{id}/attach", s.handleAttach)
 	mux.HandleFunc("DELETE /v1/containers/{id}", func(w http.ResponseWriter, r *http.Request) {
 		if err := s.remove(r.Context(), r.PathValue("id")); err != nil {
 			writeError(w, err)

@@ -56,7 +56,7 @@ func (k ErrorKind) HTTPStatus() int {
 	switch k {
 	case KindNotFound:
 		return http.StatusNotFound
-	case KindAlreadyExists, KindHasContainers:
+	case KindAlreadyExists, KindHasContainers, KindNotRunning:
 		return http.StatusConflict
 	case KindInvalid:
 		return http.StatusBadRequest

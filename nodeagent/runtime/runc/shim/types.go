@@ -90,6 +90,11 @@ type CreateRequest struct {
 	Spec *specs.Spec `json:"spec"`
 	// LogPath is the file, opened for append, that receives stdout and stderr in the CRI log format.
 	LogPath string `json:"logPath"`
+	// LogMaxSize is the size in bytes past which the log is rotated (0: 10 MiB), and LogMaxFiles the
+	// number of files kept, the live one included (0: 5), as the kubelet's containerLogMaxSize and
+	// containerLogMaxFiles. Rotated files are LogPath.1 (newest) to LogPath.<LogMaxFiles-1>.
+	LogMaxSize  int64 `json:"logMaxSize,omitempty"`
+	LogMaxFiles int   `json:"logMaxFiles,omitempty"`
 	// Stdin keeps the container's stdin open (a pipe the shim holds) instead of /dev/null.
 	Stdin bool `json:"stdin,omitempty"`
 	// TTY gives the container a terminal; its output is logged as stdout.
