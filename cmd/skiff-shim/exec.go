@@ -88,25 +88,6 @@ func validateExec(req *shim.ExecRequest) error {
 	return nil
 }
 
-// mergeEnv returns base with extra on top: a name in extra replaces base's value in place, new names
-// follow in extra's order.
-func mergeEnv(base, extra []string) []string {
-	out := make([]string, 0, len(base)+len(extra))
-	at := map[string]int{}
-	for _, list := range [][]string{base, extra} {
-		for _, kv := range list {
-			k, _, _ := strings.Cut(kv, "=")
-			if i, ok := at[k]; ok {
-				out[i] = kv
-				continue
-			}
-			at[k] = len(out)
-			out = append(out, kv)
-		}
-	}
-	return out
-}
-
 // execProcess is one exec'd process while it runs: our ends of its stdio and its exit status.
 type execProcess struct {
 	pid    int
@@ -153,7 +134,7 @@ func (s *server) startExec(lc *libcontainer.Container, req *shim.ExecRequest) (_
 	}
 	process.Init = false
 	process.Args = req.Args
-	process.Env = mergeEnv(defaults.Env, req.Env)
+	process.Env = shim.MergeEnv(defaults.Env, req.Env)
 	if req.Cwd != "" {
 		process.Cwd = req.Cwd
 	}

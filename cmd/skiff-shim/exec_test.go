@@ -21,8 +21,8 @@ func TestMergeEnvPutsTheRequestOnTopOfTheContainer(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := mergeEnv(tt.base, tt.extra); !slices.Equal(got, tt.want) {
-				t.Errorf("mergeEnv = %q, want %q", got, tt.want)
+			if got := shim.MergeEnv(tt.base, tt.extra); !slices.Equal(got, tt.want) {
+				t.Errorf("MergeEnv = %q, want %q", got, tt.want)
 			}
 		})
 	}

@@ -79,7 +79,7 @@ func openLocalRuntime(ctx context.Context, dataDir, shim, nodeIP string, insecur
 		VolumeManager: &volumes.Manager{Root: filepath.Join(dataDir, "volumes"), Sources: volumes.ClientSources{Client: client}, Allocatable: capacity},
 	}
 	rt, err := runc.Open(ctx, runc.Options{Dir: dataDir, ShimBinary: shim, Images: images, Network: network,
-		Resources: resources, InsecureRegistries: insecure, Logger: logger})
+		Resources: resources, InsecureRegistries: insecure, NodeMemory: capacity.Memory().Value(), Logger: logger})
 	if err != nil {
 		images.Close()
 		return nil, err

@@ -114,6 +114,7 @@ func (r *Runtime) StartContainer(ctx context.Context, pod *corev1.Pod, c *corev1
 		subPath: r.opts.Resources.SubPath, etcDir: filepath.Join(r.podDir(pod.UID), "etc"),
 		netns: p.rec.NetNSPath, terminationLog: termLog,
 		cgroupsPath: filepath.Join(r.opts.CgroupParent, "pod"+string(pod.UID), id),
+		nodeMemory:  r.opts.NodeMemory, minOOMScoreAdj: r.minOOMScoreAdj,
 	}
 	spec, err := b.build()
 	if err != nil {

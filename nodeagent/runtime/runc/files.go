@@ -3,6 +3,7 @@ package runc
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -12,6 +13,8 @@ import (
 
 	"golang.org/x/sys/unix"
 	corev1 "k8s.io/api/core/v1"
+
+	"github.com/skiffhq/skiff/nodeagent/crilog"
 )
 
 // mountRootfs mounts the container's overlay root in dir: the image's layers read-only below dir/upper.
@@ -192,51 +195,16 @@ func readHead(path string, n int64) string {
 	return string(b)
 }
 
-// logTail returns the text of the last lines of a CRI log, at most maxBytes of it, as the kubelet's
-// fallback termination message.
-func logTail(path string, lines int, maxBytes int) string {
-	f, err := os.Open(path)
-	if err != nil {
+// logTail returns the last lines of a CRI log, at most maxBytes of them, as the kubelet's fallback
+// termination message.
+func logTail(path string, lines int64, maxBytes int) string {
+	var buf bytes.Buffer
+	if err := crilog.Read(context.Background(), path, crilog.Options{TailLines: &lines}, &buf, &buf); err != nil {
 		return ""
 	}
-	defer f.Close()
-	// The last lines fit in a bounded window from the end: entries are at most 16 KiB.
-	const window = 256 << 10
-	if st, err := f.Stat(); err == nil && st.Size() > window {
-		_, _ = f.Seek(st.Size()-window, io.SeekStart)
-	}
-	var texts []string
-	var partial strings.Builder
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 64<<10), 64<<10)
-	for sc.Scan() {
-		// "<time> <stream> <P|F> <text>"
-		parts := strings.SplitN(sc.Text(), " ", 4)
-		if len(parts) < 3 {
-			continue
-		}
-		text := ""
-		if len(parts) == 4 {
-			text = parts[3]
-		}
-		partial.WriteString(text)
-		if parts[2] == "F" {
-			texts = append(texts, partial.String())
-			partial.Reset()
-		}
-	}
-	if partial.Len() > 0 {
-		texts = append(texts, partial.String())
-	}
-	if len(texts) > lines {
-		texts = texts[len(texts)-lines:]
-	}
-	out := strings.Join(texts, "\n")
-	if len(texts) > 0 {
-		out += "\n"
-	}
+	out := buf.Bytes()
 	if len(out) > maxBytes {
 		out = out[len(out)-maxBytes:]
 	}
-	return out
+	return string(out)
 }

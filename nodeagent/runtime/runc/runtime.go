@@ -90,6 +90,9 @@ type Options struct {
 	// ResolvConf returns a pod's resolv.conf; by default the node's, without loopback nameservers
 	// (a pod cannot reach the node's loopback).
 	ResolvConf func(pod *corev1.Pod) ([]byte, error)
+	// NodeMemory is the node's memory capacity in bytes, which Burstable containers' oom_score_adj is
+	// relative to; 0 if unknown.
+	NodeMemory int64
 	// ClusterDomain is the DNS domain of the cluster, for /etc/hosts; "cluster.local" if empty.
 	ClusterDomain string
 	Logger        logr.Logger
@@ -98,6 +101,8 @@ type Options struct {
 // Runtime runs pods with runc. Make it with Open.
 type Runtime struct {
 	opts Options
+	// minOOMScoreAdj is the lowest oom_score_adj this process may give, found once at Open.
+	minOOMScoreAdj int
 
 	// cidrMu serialises bridge changes; cidr is the pod CIDR the bridge holds.
 	cidrMu sync.Mutex
@@ -168,7 +173,7 @@ func Open(ctx context.Context, opts Options) (*Runtime, error) {
 		}
 	}
 	bg, cancel := context.WithCancel(context.Background())
-	r := &Runtime{opts: opts, pods: map[types.UID]*pod{}, containers: map[string]types.UID{},
+	r := &Runtime{opts: opts, minOOMScoreAdj: minOOMScoreAdj(), pods: map[types.UID]*pod{}, containers: map[string]types.UID{},
 		ctx: bg, cancel: cancel}
 	if err := r.load(ctx); err != nil {
 		cancel()

@@ -48,6 +48,10 @@ type specBuilder struct {
 	netns          string
 	terminationLog string
 	cgroupsPath    string
+	// nodeMemory is the node's memory capacity, 0 if unknown; minOOMScoreAdj the lowest
+	// oom_score_adj containers may get.
+	nodeMemory     int64
+	minOOMScoreAdj int
 }
 
 func configError(format string, args ...any) error {
@@ -56,7 +60,7 @@ func configError(format string, args ...any) error {
 
 func (b *specBuilder) build() (*specs.Spec, error) {
 	c := b.container
-	env := mergeEnv(b.image.Config.Env, b.env)
+	env := shim.MergeEnv(b.image.Config.Env, b.env)
 	args := containerArgs(c, b.image.Config, env)
 	if len(args) == 0 {
 		return nil, &runtime.ContainerError{Reason: reasonCreateError, Message: "no command specified"}
@@ -94,27 +98,6 @@ func firstNonEmpty(s ...string) string {
 		}
 	}
 	return ""
-}
-
-// mergeEnv is the image's environment with the container's on top: a name the container sets replaces
-// the image's in place.
-func mergeEnv(image, container []string) []string {
-	out := slices.Clone(image)
-	index := map[string]int{}
-	for i, kv := range out {
-		name, _, _ := strings.Cut(kv, "=")
-		index[name] = i
-	}
-	for _, kv := range container {
-		name, _, _ := strings.Cut(kv, "=")
-		if i, ok := index[name]; ok {
-			out[i] = kv
-			continue
-		}
-		index[name] = len(out)
-		out = append(out, kv)
-	}
-	return out
 }
 
 // containerArgs is the process to run, as upstream: command replaces the image's entrypoint and args
@@ -326,20 +309,19 @@ func (b *specBuilder) setResources(spec *specs.Spec) {
 		limit := q.Value()
 		spec.Linux.Resources.Memory = &specs.LinuxMemory{Limit: &limit}
 	}
-	adj := max(oomScoreAdj(b.pod, b.container), minOOMScoreAdj())
+	adj := max(oomScoreAdj(b.pod, b.container, b.nodeMemory), b.minOOMScoreAdj)
 	spec.Process.OOMScoreAdj = &adj
 }
 
 // oomScoreAdj is the kubelet's: Guaranteed pods are killed last, BestEffort first, Burstable in between
 // by how much memory they request of the node's.
-func oomScoreAdj(pod *corev1.Pod, c *corev1.Container) int {
+func oomScoreAdj(pod *corev1.Pod, c *corev1.Container, capacity int64) int {
 	switch qosClass(pod) {
 	case corev1.PodQOSGuaranteed:
 		return -997
 	case corev1.PodQOSBestEffort:
 		return 1000
 	}
-	capacity := nodeMemory()
 	req := c.Resources.Requests.Memory().Value()
 	if capacity <= 0 || req <= 0 {
 		return 999
@@ -403,21 +385,6 @@ func qosClass(pod *corev1.Pod) corev1.PodQOSClass {
 		return corev1.PodQOSGuaranteed
 	}
 	return corev1.PodQOSBurstable
-}
-
-// nodeMemory is the machine's memory in bytes, 0 if unknown.
-func nodeMemory() int64 {
-	b, err := os.ReadFile("/proc/meminfo")
-	if err != nil {
-		return 0
-	}
-	for line := range strings.Lines(string(b)) {
-		if f := strings.Fields(line); len(f) >= 2 && f[0] == "MemTotal:" {
-			kb, _ := strconv.ParseInt(f[1], 10, 64)
-			return kb * 1024
-		}
-	}
-	return 0
 }
 
 // setSecurity applies the container's security context: privileges, capabilities, no_new_privs, a

@@ -1,6 +1,8 @@
 package shim
 
 import (
+	"strings"
+
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
@@ -56,4 +58,23 @@ func DefaultSpec(rootfs string, args []string) *specs.Spec {
 			},
 		},
 	}
+}
+
+// MergeEnv returns base with extra on top: a name in extra replaces base's value in place, new names
+// follow in extra's order.
+func MergeEnv(base, extra []string) []string {
+	out := make([]string, 0, len(base)+len(extra))
+	at := map[string]int{}
+	for _, list := range [][]string{base, extra} {
+		for _, kv := range list {
+			k, _, _ := strings.Cut(kv, "=")
+			if i, ok := at[k]; ok {
+				out[i] = kv
+				continue
+			}
+			at[k] = len(out)
+			out = append(out, kv)
+		}
+	}
+	return out
 }
