@@ -18,6 +18,7 @@ GO_TEST_FLAGS ?=
 
 build:
 	go build -ldflags "$(LDFLAGS)" -o bin/skiff ./cmd/skiff
+	./hack/ensure-cc.sh
 	CGO_ENABLED=1 go build -ldflags "-s -w" -o bin/skiff-shim ./cmd/skiff-shim
 
 run: build

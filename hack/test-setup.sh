@@ -12,11 +12,7 @@ if ! "$tools/helm" version --short 2>/dev/null | grep -q "^${HELM_VERSION}"; the
     -ldflags "-X helm.sh/helm/v3/internal/version.version=${HELM_VERSION}" \
     "helm.sh/helm/v3/cmd/helm@${HELM_VERSION}"
 fi
-# skiff-shim links runc's nsenter with cgo.
-if ! command -v gcc >/dev/null || [ ! -e /usr/include/stdio.h ]; then
-  echo "installing a C toolchain for skiff-shim"
-  apt-get update -qq && apt-get install -y -qq gcc libc6-dev
-fi
+./hack/ensure-cc.sh
 if ! command -v kubectl >/dev/null; then
   echo "kubectl is needed on PATH for the end-to-end tests" >&2
   exit 1
